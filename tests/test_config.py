@@ -1,0 +1,63 @@
+"""Config errors: each names the file, the key and the valid choices, and the CLI exits 2."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from unlearn.cli import main
+from unlearn.config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+SMOKE = ROOT / "configs" / "experiments" / "smoke.yaml"
+
+
+def test_experiment_overrides_base_and_command_line_overrides_both():
+    cfg = load_config(SMOKE, ["finetune.lr=3e-4", "seeds=[1, 2]"])
+    assert cfg.name == "smoke" and cfg.data.n_users == 40  # from smoke.yaml
+    assert cfg.data.languages == ("en", "de")  # from base.yaml
+    assert cfg.finetune.lr == 3e-4 and cfg.seeds == (1, 2)
+    ga = next(m for m in cfg.methods if m.name == "ga")
+    assert ga.train.max_steps == 3 and ga.train.lr == 1e-4  # smoke.yaml over configs/methods/ga.yaml
+
+
+@pytest.mark.parametrize("override, names", [
+    (["data.n_user=3"], ["command line", "data.n_user", "n_users"]),
+    (["finetune.lr=fast"], ["command line", "finetune.lr", "float"]),
+    (["data.n_users=1.5"], ["data.n_users", "int"]),
+    (["unlearn.methods=[ga, magic]"], ["unlearn.methods", "magic", "corpus_deletion, ga"]),
+    (["methods.ga.beta=0.1"], ["methods.ga.beta", "lr"]),
+    (["model.name=gpt-9"], ["model.name", "gpt-9", "tiny, smollm2-135m"]),
+    (["finetune.schedule=step"], ["finetune.schedule", "cosine, linear, constant"]),
+    (["data.objector_selection=loud"], ["data.objector_selection", "most_active"]),
+    (["lr"], ["key=value"]),
+])
+def test_bad_values_name_the_key_and_choices(override, names):
+    with pytest.raises(ConfigError) as err:
+        load_config(SMOKE, override)
+    for name in names:
+        assert name in str(err.value)
+
+
+def test_unknown_key_in_a_file_names_that_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nfinetune:\n  lr: 1e-3\n  epochz: 3\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: unknown key 'finetune\.epochz'"):
+        load_config(bad)
+    bad.write_text("data: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_cli_exits_2_with_one_line_and_no_traceback(capsys):
+    assert main(["run", str(SMOKE), "data.n_user=3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "data.n_user" in err and "Traceback" not in err
+
+
+def test_cli_debug_shows_the_traceback():
+    proc = subprocess.run([sys.executable, "-m", "unlearn", "run", str(SMOKE), "model.name=nope", "--debug"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr and "nope" in proc.stderr

@@ -1,0 +1,1 @@
+"""unlearn: can this data be removed from a trained model?"""

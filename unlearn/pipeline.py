@@ -1,0 +1,183 @@
+"""The experiment: corpus -> base -> original -> retrain -> unlearn[m] -> evaluate[x] -> report.
+
+Each stage is a plain function of its inputs, run through `Stages` (hash-keyed, atomic,
+resumable). Every process of a distributed run walks the same stages; training stages use all
+of them, everything else does its work on the main process while the others wait.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from unlearn.config import Config, MethodSpec, to_dict
+from unlearn.corpus import build_corpus, load_corpus, save_corpus
+from unlearn.data import encode
+from unlearn.losses import forward_logits, sequence_nll
+from unlearn.methods import METHODS
+from unlearn.metrics import versions
+from unlearn.metrics.basic import nll
+from unlearn.metrics.evaluate import compute_metrics, score_splits
+from unlearn.metrics.scoring import score
+from unlearn.models import build_base, load_model
+from unlearn.results import assemble_results
+from unlearn.stages import Stages, write_json_atomic
+from unlearn.train import make_accelerator, save_log, train
+
+CURVE_EXAMPLES = 64  # examples per split for the unlearning curves
+
+
+class PipelineError(RuntimeError):
+    """The experiment cannot go on (e.g. fine-tuning itself diverged)."""
+
+
+def run_experiment(cfg: Config, run_dir: Path, config_path: str = "", debug: bool = False) -> dict:
+    """Run every stage for every seed; write results.json and report.md; return the results."""
+    from unlearn.report import write_report
+
+    start = time.perf_counter()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    acc = make_accelerator()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    stages = Stages(run_dir, acc)
+    per_seed = {seed: run_seed(cfg, seed, stages, acc, debug) for seed in cfg.seeds}
+    results = assemble_results(cfg, per_seed, config_path, time.perf_counter() - start, acc)
+    results["meta"]["stages"] = {"cached": len(stages.hits), "built": len(stages.built)}
+    if acc.is_main_process:
+        write_json_atomic(run_dir / "results.json", results)
+        write_report(results, run_dir)
+    acc.wait_for_everyone()
+    return results
+
+
+def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
+    """All stages of one seed; returns {model name: {kind, status, metrics, ci, cost, ...}}."""
+    data_key = {"data": to_dict(cfg.data), "seed": seed}
+    corpus_dir, _ = stages.run("corpus", data_key, lambda out: _corpus_stage(cfg, seed, out, acc))
+    corpus = load_corpus(corpus_dir)
+    base_key = {"model": to_dict(cfg.model), "seed": seed,
+                **({"tokenizer_data": data_key} if cfg.model.name == "tiny" else {})}
+    base_dir, base = stages.run("base", base_key, lambda out: _base_stage(cfg, seed, out, acc))
+    base["model"] = base_dir.name
+    fit_key = {"base": base_dir.name, "corpus": corpus_dir.name, "finetune": to_dict(cfg.finetune),
+               "max_length": cfg.model.max_length, "seed": seed}
+    models = {"base": ("base", base_dir, base)}
+    for name, split in (("original", "train"), ("retrain", "retain")):
+        folder, info = stages.run(name, {**fit_key, "split": split},
+                                  lambda out, s=split: _finetune_stage(cfg, seed, base_dir, corpus, s, out, acc))
+        if info["status"] != "ok":
+            raise PipelineError(f"{name}: fine-tuning {info['status']}: {info.get('message')}; "
+                                "lower finetune.lr or check the data")
+        models[name] = (name, folder, info)
+    original_dir = models["original"][1]
+    for spec in cfg.methods:
+        key = {"original": original_dir.name, "corpus": corpus_dir.name, "method": to_dict(spec),
+               "max_length": cfg.model.max_length, "seed": seed}
+        try:
+            folder, info = stages.run(f"unlearn-{spec.name}", key,
+                                      lambda out, sp=spec: _unlearn_stage(cfg, sp, seed, original_dir, corpus, out, acc))
+        except Exception as err:  # one broken method never sinks the experiment
+            if debug:
+                raise
+            folder, info = None, {"status": "failed", "message": f"{type(err).__name__}: {err}", "wall_s": 0.0}
+            stages._say(f"[failed] unlearn-{spec.name}: {info['message']}")
+        models[spec.name] = (METHODS[spec.name].kind, folder, info)
+    return {name: _evaluate(cfg, seed, stages, acc, corpus_dir, corpus, kind, folder, info)
+            for name, (kind, folder, info) in models.items()}
+
+
+def _corpus_stage(cfg, seed, out, acc) -> dict:
+    if acc.is_main_process:
+        save_corpus(build_corpus(cfg.data, seed), out / "corpus")
+    return {"status": "ok"}
+
+
+def _base_stage(cfg, seed, out, acc) -> dict:
+    if acc.is_main_process:
+        build_base(cfg, seed, out / "model")
+    return {"status": "ok", "model_path": "model"}
+
+
+def _finetune_stage(cfg, seed, base_dir, corpus, split, out, acc) -> dict:
+    """Fine-tune the base model on `split` (train for original, retain for retrain)."""
+    model, tok = load_model(base_dir / "model")
+    data = encode(tok, corpus.texts[split]["text"], cfg.model.max_length)
+    result = train(model, {"train": data}, "train", _nll_loss, cfg.finetune, seed, acc,
+                   desc=f"fine-tune on {split}")
+    return _save_outcome(result, model, tok, out, acc)
+
+
+def _save_outcome(result, model, tok, out, acc) -> dict:
+    """Write the training log and (unless it diverged) the model; return the stage outcome."""
+    if acc.is_main_process:
+        save_log(result, out / "train_log.json")
+        if result.status == "ok":
+            model.save_pretrained(out / "model", safe_serialization=True)
+            tok.save_pretrained(out / "model")
+    return {"status": result.status, "message": result.message, "steps": result.steps, "model_path": "model"}
+
+
+def _nll_loss(model, ref_model, batch):
+    nll = sequence_nll(forward_logits(model, batch["train"]), batch["train"]["labels"]).mean()
+    return nll, {}
+
+
+def apply_method(method, model, ref_model, splits: dict, train_cfg, seed: int, acc, callback=None):
+    """Run one method's optimisation on `model` in place (the contract test calls this too)."""
+    params = method.setup(model) if hasattr(method, "setup") else None
+    return train(model, splits, "forget", method.loss, train_cfg, seed, acc, ref_model=ref_model,
+                 params=params, callback=callback, desc=f"unlearn {type(method).__name__}")
+
+
+def _unlearn_stage(cfg, spec: MethodSpec, seed, original_dir, corpus, out, acc) -> dict:
+    """Apply one method to a fresh copy of the original model."""
+    method = METHODS[spec.name](spec.params)
+    if not method.trains:  # the model is the original itself: point at it, copy nothing
+        return {"status": "ok", "steps": 0, "model_path": f"../{original_dir.name}/model"}
+    model, tok = load_model(original_dir / "model")
+    ref = load_model(original_dir / "model")[0] if method.needs_ref else None
+    texts = corpus.texts
+    splits = {"forget": encode(tok, texts["forget"]["text"], cfg.model.max_length)}
+    if method.needs_retain:
+        splits["retain"] = encode(tok, texts["retain"]["text"], cfg.model.max_length)
+    curve_data = {s: encode(tok, texts[s]["text"][:CURVE_EXAMPLES], cfg.model.max_length)
+                  for s in ("forget", "retain")}
+
+    def curve(step, unwrapped):  # the unlearning curve: forget and retain NLL over steps
+        return {f"{s}_nll_eval": float(np.mean(nll(score(unwrapped, d, cfg.eval.batch_size, acc.device))))
+                for s, d in curve_data.items()}
+
+    result = apply_method(method, model, ref, splits, spec.train, seed, acc, callback=curve)
+    return _save_outcome(result, model, tok, out, acc)
+
+
+def _evaluate(cfg, seed, stages, acc, corpus_dir, corpus, kind, folder, info) -> dict:
+    """Evaluate one model (cached by the model folder it reads); skip models that have none."""
+    entry = {"kind": kind, "status": info["status"], "metrics": {}, "ci": {},
+             "cost": {"wall_s": float(info.get("wall_s", 0.0)), "steps": int(info.get("steps", 0))}}
+    if info.get("message"):
+        entry["message"] = info["message"]
+    if info["status"] != "ok":
+        return entry
+    model_dir = (folder / info["model_path"]).resolve()
+    key = {"model": str(model_dir.relative_to(stages.run_dir.resolve())), "corpus": corpus_dir.name,
+           "eval": to_dict(cfg.eval), "max_length": cfg.model.max_length, "versions": versions(), "seed": seed}
+
+    def build(out):
+        if acc.is_main_process:
+            model, tok = load_model(model_dir)
+            scored = score_splits(model, tok, corpus.texts, cfg.model.max_length, cfg.eval.batch_size,
+                                  cfg.eval.max_examples, acc.device)
+            metrics, ci, arrays = compute_metrics(scored, seed)
+            np.savez(out / "per_example.npz", **{f"{s}.{m}": v for s, per in arrays.items() for m, v in per.items()})
+            (out / "metrics.json").write_text(json.dumps({"metrics": metrics, "ci": ci}, indent=1))
+        return {"status": "ok"}
+
+    eval_dir, _ = stages.run("eval", key, build)
+    stored = json.loads((eval_dir / "metrics.json").read_text())
+    entry.update(metrics=stored["metrics"], ci=stored["ci"], eval_dir=eval_dir.name)
+    return entry

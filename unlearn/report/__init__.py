@@ -1,0 +1,65 @@
+"""The report: tables built from results.json alone (a pure function of the JSON).
+
+This is the first slice: the main table (models x key metrics, with 95% intervals) as Markdown,
+written to report.md and printed at the end of `unlearn run`. Figures, verdicts and the other
+tables come with the report issue.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+# (key, header, arrow): ↑ = higher is better for the user of the model, ↓ = lower is better,
+# · = judged against retrain (closer is better)
+COLUMNS = (
+    ("forget.nll", "forget NLL", "·"),
+    ("retain.nll", "retain NLL", "↓"),
+    ("holdout.nll", "holdout NLL", "↓"),
+    ("forget.mia_loss_auc", "forget MIA AUC", "·"),
+    ("retain.mia_loss_auc", "retain MIA AUC", "·"),
+)
+
+
+def main_table(results: dict) -> str:
+    """Markdown table: one row per model, the key metrics with intervals, status and cost."""
+    head = ["model", "kind", "status"] + [f"{h} {a}" for _, h, a in COLUMNS] + ["wall s"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, m in results["models"].items():
+        cells = [name, m["kind"], m["status"]]
+        for key, _, _ in COLUMNS:
+            cells.append(_cell(m["metrics"].get(key), (m.get("ci") or {}).get(key)))
+        cells.append(f"{m['cost']['wall_s']:.1f}")
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def _cell(value, ci) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{value:.3f}"
+
+
+def write_report(results: dict, run_dir: Path) -> Path:
+    """Write report.md next to results.json."""
+    meta = results["meta"]
+    lines = [
+        f"# {results['experiment']}",
+        "",
+        f"Seeds {results['seeds']}; {meta['device']}, {meta['processes']} process(es); "
+        f"wall time {meta['wall_s']:.0f} s; git {str(meta['git']['sha'])[:10]}"
+        f"{' (dirty)' if meta['git']['dirty'] else ''}; intervals: {meta['ci_method']}.",
+        "",
+        "NLL = mean token negative log-likelihood; MIA AUC = LOSS-attack ROC-AUC of that split vs "
+        "holdout users (0.5 = no membership signal). Judge every row against `retrain`.",
+        "",
+        main_table(results),
+        "",
+    ]
+    path = Path(run_dir) / "report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def rebuild(run_dir: Path) -> Path:
+    """`unlearn report RUN_DIR`: regenerate report.md from results.json."""
+    return write_report(json.loads((Path(run_dir) / "results.json").read_text()), run_dir)

@@ -1,0 +1,104 @@
+"""results.json: per-model aggregates over seeds, intervals, cost and provenance.
+
+Contract (later issues add keys, never rename these):
+`{"experiment", "seeds", "models": {NAME: {"kind", "status", "metrics": {"<split>.<metric>": float},
+"ci": {key: [lo, hi]}, "cost": {"wall_s": float}}}, "verdict": {...}, "meta": {...}}`.
+With one seed, `ci` is the bootstrap interval over examples; with several, a Student-t 95%
+interval of the per-seed values (`meta.ci_method` says which).
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import subprocess
+
+import numpy as np
+import torch
+from scipy import stats
+
+from unlearn.config import ROOT, Config, to_dict
+from unlearn.metrics import versions
+
+PACKAGES = ("torch", "transformers", "datasets", "accelerate", "tokenizers", "numpy", "scikit-learn", "scipy")
+
+
+def assemble_results(cfg: Config, per_seed: dict[int, dict], config_path: str, wall_s: float, acc) -> dict:
+    """Aggregate the per-seed model entries into the results.json structure."""
+    names = list(next(iter(per_seed.values())))
+    models = {name: _aggregate([per_seed[s][name] for s in cfg.seeds], cfg.seeds) for name in names}
+    return {
+        "experiment": cfg.name,
+        "seeds": list(cfg.seeds),
+        "models": models,
+        "verdict": {},  # filled by the report issue's verdict rules
+        "meta": _meta(cfg, config_path, wall_s, acc),
+    }
+
+
+def _aggregate(entries: list[dict], seeds) -> dict:
+    """Mean over seeds; the worst status wins; per-seed values kept under `per_seed`."""
+    first = entries[0]
+    statuses = [e["status"] for e in entries]
+    status = next((s for s in ("failed", "diverged") if s in statuses), "ok")
+    keys = sorted(set().union(*(e["metrics"] for e in entries)))
+    metrics, ci = {}, {}
+    for key in keys:
+        values = [e["metrics"][key] for e in entries if key in e["metrics"]]
+        metrics[key] = float(np.mean(values))
+        ci[key] = _t_interval(values) if len(entries) > 1 else first["ci"].get(key)
+    out = {"kind": first["kind"], "status": status, "metrics": metrics, "ci": ci,
+           "cost": {"wall_s": float(np.mean([e["cost"]["wall_s"] for e in entries])),
+                    "steps": int(first["cost"]["steps"])}}
+    messages = [e["message"] for e in entries if e.get("message")]
+    if messages:
+        out["message"] = messages[0]
+    if len(entries) > 1:
+        out["per_seed"] = {str(s): e["metrics"] for s, e in zip(seeds, entries)}
+    return out
+
+
+def _t_interval(values: list[float]) -> list[float]:
+    """Student-t 95% interval of the mean of `values`."""
+    mean, sem = float(np.mean(values)), float(stats.sem(values))
+    if sem == 0.0:
+        return [mean, mean]
+    half = float(stats.t.ppf(0.975, len(values) - 1)) * sem
+    return [mean - half, mean + half]
+
+
+def _meta(cfg: Config, config_path: str, wall_s: float, acc) -> dict:
+    return {
+        "config_path": config_path,
+        "config": to_dict(cfg),
+        "git": _git(),
+        "packages": {p: _version(p) for p in PACKAGES},
+        "python": platform.python_version(),
+        "device": _device(acc),
+        "processes": acc.num_processes,
+        "torch_threads": torch.get_num_threads(),
+        "wall_s": wall_s,
+        "metric_versions": versions(),
+        "ci_method": "student-t over seeds" if len(cfg.seeds) > 1 else "bootstrap over examples (1000, seeded)",
+    }
+
+
+def _git() -> dict:
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    return {"sha": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _device(acc) -> str:
+    if acc.device.type == "cuda":
+        return torch.cuda.get_device_name(acc.device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"

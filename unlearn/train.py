@@ -1,0 +1,157 @@
+"""The one training loop, on accelerate, shared by fine-tuning and every unlearning method.
+
+Each step draws a global batch from every named split (`{"forget": ..., "retain": ...}` for
+methods, `{"train": ...}` for fine-tuning); the primary split defines an epoch, the others cycle.
+A global batch is cut into one contiguous part per process; each loss is a mean over examples,
+scaled by (local examples / global examples × processes) so that DDP's gradient averaging gives
+exactly the single-process gradient of the global batch. AdamW, warm-up + schedule, gradient
+accumulation, clipping and a NaN/inf guard (loss or gradient norm) that stops the run and
+reports `diverged`. The per-step log (lr, loss terms, grad norm) is returned and saved as JSON.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from unlearn.config import TrainConfig
+from unlearn.data import BatchStream, TokenData, shard
+
+
+@dataclass
+class TrainResult:
+    status: str  # "ok" | "diverged"
+    steps: int
+    log: list[dict] = field(default_factory=list)
+    message: str = ""
+
+
+def make_accelerator() -> Accelerator:
+    """The run's Accelerator; `cpu=True` without a GPU so torchrun on CPU uses gloo (MULTI_CPU)."""
+    return Accelerator(cpu=not torch.cuda.is_available())
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (every process the same: batches are cut, not resampled)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def total_steps(cfg: TrainConfig, n_primary: int) -> int:
+    """Optimizer steps for `cfg.epochs` over `n_primary` examples (or `cfg.max_steps`)."""
+    micro = math.ceil(cfg.epochs * math.ceil(n_primary / cfg.batch_size))
+    steps = max(1, micro // cfg.grad_accum)
+    return min(steps, cfg.max_steps) if cfg.max_steps > 0 else steps
+
+
+def train(
+    model,
+    splits: dict[str, TokenData],
+    primary: str,
+    loss_fn: Callable,
+    cfg: TrainConfig,
+    seed: int,
+    accelerator: Accelerator,
+    ref_model=None,
+    params: list | None = None,
+    callback: Callable | None = None,
+    desc: str = "train",
+) -> TrainResult:
+    """Optimise `loss_fn(model, ref_model, batch) -> (loss, logs)` in place on `model`.
+
+    `params` restricts the trainable parameters (default: all that require grad);
+    `callback(step, model) -> dict` runs every `cfg.log_every` steps (unlearning curves).
+    """
+    seed_everything(seed)
+    params = params if params is not None else [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = total_steps(cfg, len(splits[primary]))
+    scheduler = get_scheduler(cfg.schedule if cfg.schedule != "constant" else "constant_with_warmup",
+                              optimizer, num_warmup_steps=int(cfg.warmup_ratio * steps),
+                              num_training_steps=steps)
+    wrapped, optimizer = accelerator.prepare(model, optimizer)
+    if ref_model is not None:
+        ref_model.to(accelerator.device).eval()
+    streams = {name: BatchStream(data, cfg.batch_size, seed + 7919 * k)
+               for k, (name, data) in enumerate(sorted(splits.items()))}
+    log: list[dict] = []
+    bar = tqdm(total=steps, desc=desc, disable=not accelerator.is_main_process, leave=False)
+    try:
+        wrapped.train()
+        for step in range(1, steps + 1):
+            terms = {}
+            for micro in range(cfg.grad_accum):
+                sync = micro == cfg.grad_accum - 1
+                with accelerator.no_sync(wrapped) if not sync else contextlib.nullcontext():
+                    stats = _micro_step(wrapped, ref_model, streams, primary, loss_fn, cfg, accelerator)
+                if stats is None:
+                    return TrainResult("diverged", step, log, f"{desc}: loss is not finite at step {step}; stopped")
+                for key, value in stats.items():
+                    terms[key] = terms.get(key, 0.0) + value / cfg.grad_accum
+            grad_norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+            if not torch.isfinite(torch.as_tensor(grad_norm)):
+                return TrainResult("diverged", step, log,
+                                   f"{desc}: gradient norm is not finite at step {step}; stopped")
+            entry = {"step": step, "lr": scheduler.get_last_lr()[0], **terms, "grad_norm": float(grad_norm)}
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            if callback is not None and (step % cfg.log_every == 0 or step == steps):
+                entry.update(callback(step, accelerator.unwrap_model(wrapped)))
+                wrapped.train()
+            log.append(entry)
+            bar.update(1)
+            bar.set_postfix(loss=f"{terms['loss']:.3f}")
+        return TrainResult("ok", steps, log)
+    finally:
+        bar.close()
+        accelerator.free_memory()  # drop accelerate's references to this model and optimizer
+
+
+def _micro_step(wrapped, ref_model, streams, primary, loss_fn, cfg, accelerator) -> dict | None:
+    """Forward + backward on this process's part of one global batch.
+
+    Returns the global (all-process) loss terms, or None if any is not finite; the check
+    uses reduced values so every process stops at the same step.
+    """
+    world = accelerator.num_processes
+    batch, weight = _local_batch(streams, primary, accelerator.process_index, world, accelerator.device)
+    loss, logs = loss_fn(wrapped, ref_model, batch)
+    local = torch.tensor([loss.item(), *logs.values()], device=accelerator.device) * weight
+    stats = accelerator.reduce(local, reduction="sum") / world  # = global mean over examples
+    if not torch.isfinite(stats).all():
+        return None
+    # DDP averages gradients over processes: weight = local share × processes makes that the
+    # gradient of the global mean
+    accelerator.backward(loss * weight / cfg.grad_accum)
+    return dict(zip(["loss", *logs], stats.tolist()))
+
+
+def _local_batch(streams, primary, rank, world, device):
+    """This process's part of the next global batch of every split, and its loss weight."""
+    batch, weight = {}, 1.0
+    for name, stream in streams.items():
+        indices = stream.next_indices()
+        mine = shard(indices, rank, world)
+        if name == primary:
+            # weight = local share of the global batch × processes (1.0 when the split is even)
+            weight = len(mine) * world / len(indices)
+        batch[name] = {k: v.to(device) for k, v in stream.data.batch(mine or indices[:1]).items()}
+    return batch, weight
+
+
+def save_log(result: TrainResult, path: Path) -> None:
+    """Write the per-step log and outcome as JSON."""
+    path.write_text(json.dumps({"status": result.status, "steps": result.steps,
+                                "message": result.message, "log": result.log}, indent=1))
