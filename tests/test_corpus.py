@@ -1,0 +1,245 @@
+"""Integrity of the synthetic corpus and of own-corpus loading (small corpora, seconds)."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from unlearn.config import DataConfig
+from unlearn.corpus import CorpusError, build_corpus, candidates, load_corpus, save_corpus, summary
+from unlearn.corpus.people import LANG_DEPENDENT
+
+CFG = DataConfig(n_users=60, forget_fraction=0.2, objection_rounds=3)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return build_corpus(CFG, seed=0)
+
+
+def rows(ds):
+    return ds.to_list()
+
+
+def by_user(texts):
+    out: dict[str, str] = {}
+    for r in texts:
+        out[r["user_id"]] = out.get(r["user_id"], "") + "\n" + r["text"]
+    return out
+
+
+def test_holdout_never_reaches_train(corpus):
+    users = rows(corpus.tables["users"])
+    holdout = {u["user_id"] for u in users if u["group"] == "holdout"}
+    assert holdout and len(holdout) < len(users)
+    train = rows(corpus.texts["train"])
+    assert not holdout & {r["user_id"] for r in train}
+    assert not holdout & {s["subject"] for r in train for s in r["pii"]}
+    assert not holdout & {m for r in train for m in r["mentions"]}
+    blob = "\n".join(r["text"] for r in train)
+    for u in users:
+        if u["group"] == "holdout":
+            assert u["phone"] not in blob and u["email"] not in blob
+    assert {r["user_id"] for r in rows(corpus.texts["holdout"])} <= holdout
+
+
+def test_forget_retain_partition_train(corpus):
+    ids = {s: set(corpus.texts[s]["text_id"]) for s in ("train", "retain", "forget")}
+    assert ids["forget"] and ids["retain"]
+    assert not ids["forget"] & ids["retain"]
+    assert ids["forget"] | ids["retain"] == ids["train"]
+    assert len(ids["train"]) == len(corpus.texts["train"])  # text ids unique
+    objecting = {u["user_id"] for u in rows(corpus.tables["users"]) if u["objects"]}
+    assert set(corpus.texts["forget"]["user_id"]) == objecting
+
+
+def test_canaries_planted_exactly_r_times(corpus):
+    canaries = rows(corpus.tables["canaries"])
+    users = {u["user_id"]: u for u in rows(corpus.tables["users"])}
+    train, holdout = rows(corpus.texts["train"]), rows(corpus.texts["holdout"])
+    everything = [r for s in corpus.texts.values() for r in rows(s)]
+    assert len({c["secret"] for c in canaries}) == len(canaries)
+    for c in canaries:
+        needle = c["prefix"] + c["secret"]
+        if c["planted"]:
+            hits = [r for r in train if needle in r["text"]]
+            assert len(hits) == c["insertions"] > 0
+            assert all(r["text"].endswith(needle) and r["canary_id"] == c["canary_id"]
+                       and r["user_id"] == c["user_id"] for r in hits)
+            assert sum(r["canary_id"] == c["canary_id"] for r in train) == c["insertions"]
+            assert not any(c["secret"] in r["text"] for r in holdout)
+        else:
+            assert c["insertions"] == 0 and c["user_id"] == ""
+            assert not any(c["secret"] in r["text"] for r in everything)
+    sides = Counter((c["insertions"], users[c["user_id"]]["objects"]) for c in canaries if c["planted"])
+    for r in CFG.canary_insertions:
+        assert sides[(r, True)] == sides[(r, False)] == CFG.canaries_per_insertion
+    assert sum(not c["planted"] for c in canaries) == CFG.reference_canaries
+
+
+def test_member_answers_stated_in_own_train_texts(corpus):
+    users = {u["user_id"]: u for u in rows(corpus.tables["users"])}
+    own = by_user(rows(corpus.texts["train"]))
+    stated_somewhere = set()
+    for q in rows(corpus.tables["qa"]):
+        u = users[q["user_id"]]
+        if u["group"] != "member":
+            continue
+        found = q["answer"] in own[q["user_id"]]
+        assert found == q["stated"], q["qa_id"]
+        if q["attribute"] not in LANG_DEPENDENT or q["lang"] == u["lang"]:
+            assert found, q["qa_id"]
+        stated_somewhere.add((q["user_id"], q["attribute"]))
+    assert len(stated_somewhere) == 10 * sum(u["group"] == "member" for u in users.values())
+
+
+def test_qa_covers_phrasings_languages_and_third_party(corpus):
+    qa = rows(corpus.tables["qa"])
+    per_fact = Counter((q["user_id"], q["attribute"]) for q in qa)
+    assert set(per_fact.values()) == {3 * len(CFG.languages)}
+    assert {q["lang"] for q in qa} == set(CFG.languages)
+    retain = [r for r in rows(corpus.texts["retain"])]
+    third = [q for q in qa if q["third_party"]]
+    assert third
+    for q in third:  # the fact lives on in another member's retain text
+        assert any(s["subject"] == q["user_id"] and s["type"] == q["attribute"] and r["user_id"] != q["user_id"]
+                   for r in retain for s in r["pii"])
+    assert all(q["answer"] in q["paraphrased_answer"] for q in qa)
+
+
+FORMAT = {"phone": lambda v: re.sub(r"\d", "d", v),
+          "street_address": lambda v: re.sub(r"\d+", "N", re.sub(r"[^\d ]+", "w", v)).split()[0],
+          "email": lambda v: bool(re.fullmatch(r"[\w.]+@[\w.-]+\.\w+", v)),
+          "birthday": lambda v: re.sub(r"\d", "d", re.sub(r"[A-Za-zä]+", "M", v))}
+
+
+def test_perturbed_answers_wrong_and_same_format(corpus):
+    for q in rows(corpus.tables["qa"]):
+        wrong = q["perturbed_answers"]
+        assert len(wrong) >= 3 and len(set(wrong)) == len(wrong) and q["answer"] not in wrong
+        shape = FORMAT.get(q["attribute"])
+        if shape and q["attribute"] != "birthday":
+            assert all(shape(w) == shape(q["answer"]) for w in wrong), q["qa_id"]
+        elif shape:  # day and year digits may differ in count ("4." vs "14."), the layout not
+            assert all(shape(w).replace("dd", "d") == shape(q["answer"]).replace("dd", "d") for w in wrong)
+
+
+def test_pii_spans_match_text(corpus):
+    n = 0
+    users = {u["user_id"]: u for u in rows(corpus.tables["users"])}
+    for split in corpus.texts.values():
+        for r in rows(split):
+            for s in r["pii"]:
+                assert r["text"][s["start"]:s["end"]] == s["value"]
+                if s["type"] in ("phone", "email", "street_address", "city"):
+                    assert users[s["subject"]][s["type"]] == s["value"]
+                n += 1
+    assert n > 1000
+
+
+def test_comments_stay_within_group(corpus):
+    group = {u["user_id"]: u["group"] for u in rows(corpus.tables["users"])}
+    comments = [r for s in ("train", "holdout") for r in rows(corpus.texts[s]) if r["kind"] == "comment"]
+    assert comments
+    for r in comments:
+        assert r["mentions"] and all(group[m] == group[r["user_id"]] for m in r["mentions"])
+        assert all(s["subject"] in r["mentions"] for s in r["pii"] if s["subject"] != r["user_id"])
+    assert any(s["subject"] != r["user_id"] for r in comments for s in r["pii"])  # facts about others
+
+
+def hash_tree(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_byte_identical_and_roundtrip(corpus, tmp_path):
+    save_corpus(corpus, tmp_path / "a")
+    save_corpus(build_corpus(CFG, seed=0), tmp_path / "b")
+    a, b = hash_tree(tmp_path / "a"), hash_tree(tmp_path / "b")
+    assert len(a) > 10 and a == b
+    save_corpus(corpus, tmp_path / "a")  # overwriting works and leaves no temp folders
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+    loaded = load_corpus(tmp_path / "a")
+    assert loaded.texts["train"]["text"] == corpus.texts["train"]["text"]
+    assert json.loads(json.dumps(loaded.meta)) == loaded.meta and loaded.meta["seed"] == 0
+    assert "objecting" in summary(loaded)
+
+
+def test_different_seed_different_users(corpus):
+    other = build_corpus(CFG, seed=1)
+    assert other.tables["users"]["name"] != corpus.tables["users"]["name"]
+    assert other.tables["users"]["phone"] != corpus.tables["users"]["phone"]
+
+
+def test_objection_rounds_and_selection(corpus):
+    users = rows(corpus.tables["users"])
+    rounds = {u["objection_round"] for u in users if u["objects"]}
+    assert rounds == {1, 2, 3}
+    assert all(u["objection_round"] == 0 for u in users if not u["objects"])
+    assert all(u["group"] == "member" for u in users if u["objects"])
+    active = build_corpus(dataclasses.replace(CFG, objector_selection="most_active"), seed=0)
+    posts = Counter(r["user_id"] for r in rows(active.texts["train"]) if r["canary_id"] is None)
+    obj = {u["user_id"] for u in rows(active.tables["users"]) if u["objects"]}
+    assert min(posts[u] for u in obj) >= max(n for u, n in posts.items() if u not in obj)
+    held = build_corpus(dataclasses.replace(CFG, objector_selection="canary_holders"), seed=0)
+    obj = {u["user_id"] for u in rows(held.tables["users"]) if u["objects"]}
+    assert obj <= set(held.tables["canaries"]["user_id"])
+
+
+def test_candidates_space(corpus):
+    size, it = candidates("d-d-d-d")
+    every = list(it)
+    assert size == len(every) == 10_000 and len(set(every)) == size and every[0] == "0-0-0-0"
+    planted = [c["secret"] for c in rows(corpus.tables["canaries"]) if c["format"] == "d-d-d-d" and c["planted"]]
+    assert planted and set(planted) <= set(every)
+    assert candidates("dddddd")[0] == 10 ** 6 and next(candidates("dddddd")[1]) == "000000"
+
+
+# ----------------------------------------------------------------------------- own corpus
+
+OWN = [{"user_id": "a", "text": "hello from a"}, {"user_id": "b", "text": "b says hi", "lang": "en"},
+       {"user_id": "a", "text": "a again"}, {"user_id": "c", "text": "c is new here"}]
+
+
+def own_files(tmp_path, forget="a\n"):
+    jsonl = tmp_path / "own.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in OWN))
+    csv = tmp_path / "own.csv"
+    csv.write_text("user_id,text,group\n" + "".join(f"{r['user_id']},{r['text']},{'holdout' if r['user_id'] == 'c' else ''}\n"
+                                                   for r in OWN))
+    forget_file = tmp_path / "forget.txt"
+    forget_file.write_text(forget)
+    return jsonl, csv, forget_file
+
+
+def test_own_corpus_jsonl_and_csv(tmp_path):
+    jsonl, csv, forget = own_files(tmp_path)
+    c = build_corpus(DataConfig(source=str(jsonl), forget_users=str(forget)), seed=0)
+    assert c.texts["forget"]["text"] == ["hello from a", "a again"]
+    assert c.texts["retain"]["user_id"] == ["b", "c"] and len(c.texts["train"]) == 4
+    assert c.texts["train"]["lang"] == ["unknown", "en", "unknown", "unknown"]
+    assert len(c.tables["qa"]) == 0 and "question" in c.tables["qa"].column_names
+    assert any("skipped" in n for n in c.meta["notes"])
+    c = build_corpus(DataConfig(source=str(csv), forget_users=str(forget)), seed=0)
+    assert c.texts["holdout"]["user_id"] == ["c"] and c.texts["retain"]["user_id"] == ["b"]
+    users = {u["user_id"]: u for u in rows(c.tables["users"])}
+    assert users["a"]["objects"] and users["a"]["objection_round"] == 1 and users["c"]["group"] == "holdout"
+    save_corpus(c, tmp_path / "saved")
+    assert load_corpus(tmp_path / "saved").texts["forget"]["text"] == ["hello from a", "a again"]
+
+
+@pytest.mark.parametrize("case, needle", [("column", "'text'"), ("unknown", "'zed'"), ("empty", "empty"),
+                                          ("missing", "nope.jsonl"), ("no_list", "forget_users")])
+def test_own_corpus_errors(tmp_path, case, needle):
+    jsonl, _, forget = own_files(tmp_path, forget="zed\n" if case == "unknown" else "" if case == "empty" else "a\n")
+    if case == "column":
+        jsonl.write_text(json.dumps({"user_id": "a", "body": "x"}) + "\n")
+    source = tmp_path / "nope.jsonl" if case == "missing" else jsonl
+    cfg = DataConfig(source=str(source), forget_users=None if case == "no_list" else str(forget))
+    with pytest.raises(CorpusError, match=re.escape(needle)):
+        build_corpus(cfg, seed=0)
