@@ -58,7 +58,7 @@ def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
     """All stages of one seed; returns {model name: {kind, status, metrics, ci, cost, ...}}."""
     data_key = {"data": to_dict(cfg.data), "seed": seed}
     corpus_dir, _ = stages.run("corpus", data_key, lambda out: _corpus_stage(cfg, seed, out, acc))
-    corpus = load_corpus(corpus_dir)
+    corpus = load_corpus(corpus_dir / "corpus")
     base_key = {"model": to_dict(cfg.model), "seed": seed,
                 **({"tokenizer_data": data_key} if cfg.model.name == "tiny" else {})}
     base_dir, base = stages.run("base", base_key, lambda out: _base_stage(cfg, seed, out, acc))

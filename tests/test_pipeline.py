@@ -1,0 +1,122 @@
+"""End to end on the smoke config: contract keys, cache hits, kill-and-resume, determinism,
+a diverging method recorded without sinking the run, a two-process run (slow tier)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from unlearn.config import load_config
+from unlearn.methods import METHODS
+from unlearn.pipeline import run_experiment
+
+ROOT = Path(__file__).resolve().parent.parent
+SMOKE = ROOT / "configs" / "experiments" / "smoke.yaml"
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("smoke")
+    results = run_experiment(load_config(SMOKE), run_dir, str(SMOKE))
+    return run_dir, results
+
+
+def test_results_follow_the_contract(smoke_run):
+    run_dir, results = smoke_run
+    on_disk = json.loads((run_dir / "results.json").read_text())
+    assert on_disk["models"].keys() == results["models"].keys() == {"base", "original", "retrain",
+                                                                     "corpus_deletion", "ga"}
+    assert {"experiment", "seeds", "models", "verdict", "meta"} <= on_disk.keys()
+    for name, m in on_disk["models"].items():
+        assert m["status"] == "ok" and m["kind"] in ("base", "original", "retrain", "approximate", "exact")
+        assert {"forget.nll", "retain.nll", "holdout.nll", "forget.mia_loss_auc"} <= m["metrics"].keys()
+        assert m["cost"]["wall_s"] >= 0 and all(len(v) == 2 for v in m["ci"].values())
+    meta = on_disk["meta"]
+    assert {"git", "packages", "device", "wall_s", "metric_versions"} <= meta.keys()
+    models = on_disk["models"]
+    # fine-tuning learned the data; the untouched original is what corpus deletion leaves behind
+    assert models["original"]["metrics"]["retain.nll"] < models["base"]["metrics"]["retain.nll"] - 0.5
+    assert models["corpus_deletion"]["metrics"] == models["original"]["metrics"]
+    assert models["ga"]["metrics"]["forget.nll"] > models["original"]["metrics"]["forget.nll"]
+    assert "| original | original | ok |" in (run_dir / "report.md").read_text()
+    log = json.loads(next(run_dir.glob("unlearn-ga-*/train_log.json")).read_text())["log"]
+    assert "forget_nll_eval" in log[-1] and "retain_nll_eval" in log[-1]  # the unlearning curve
+
+
+def test_rerun_is_a_cache_hit_for_every_stage(smoke_run):
+    run_dir, results = smoke_run
+    again = run_experiment(load_config(SMOKE), run_dir, str(SMOKE))
+    assert again["meta"]["stages"]["built"] == 0
+    assert {n: m["metrics"] for n, m in again["models"].items()} == {n: m["metrics"] for n, m in results["models"].items()}
+
+
+def test_changing_a_method_knob_reuses_the_fine_tuned_models(smoke_run):
+    run_dir, results = smoke_run
+    cfg = load_config(SMOKE, ["methods.ga.lr=3e-4"])
+    again = run_experiment(cfg, run_dir, str(SMOKE))
+    assert again["meta"]["stages"]["built"] == 2  # unlearn-ga and its evaluation only
+    assert again["models"]["original"]["metrics"] == results["models"]["original"]["metrics"]
+    assert again["models"]["ga"]["metrics"] != results["models"]["ga"]["metrics"]
+
+
+class Explodes:
+    """A method whose loss is infinite from the start."""
+
+    @dataclass(frozen=True)
+    class Config:
+        pass
+
+    kind, needs_ref, needs_retain, trains = "approximate", False, False, True
+
+    def __init__(self, cfg):
+        pass
+
+    def loss(self, model, ref_model, batch):
+        return model(**{k: batch["forget"][k] for k in ("input_ids", "attention_mask")}).logits.sum() * float("inf"), {}
+
+
+def test_a_diverging_method_is_recorded_and_the_run_completes(smoke_run, monkeypatch):
+    run_dir, _ = smoke_run
+    monkeypatch.setitem(METHODS, "explodes", Explodes)
+    results = run_experiment(load_config(SMOKE, ["unlearn.methods=[ga, explodes]"]), run_dir, str(SMOKE))
+    boom = results["models"]["explodes"]
+    assert boom["status"] == "diverged" and "not finite" in boom["message"] and boom["metrics"] == {}
+    assert results["models"]["ga"]["status"] == "ok"
+
+
+def test_killed_run_resumes_and_matches_an_uninterrupted_run(smoke_run, tmp_path):
+    """SIGKILL in the middle of a training stage, run again: same metrics as the fixture's run."""
+    _, reference = smoke_run
+    cmd = [sys.executable, "-m", "unlearn", "run", str(SMOKE), "--out", str(tmp_path)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not list(tmp_path.glob(".retrain-*.tmp")) and time.time() < deadline:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)  # the retrain stage has just begun: it takes seconds
+    proc.wait()
+    assert list(tmp_path.glob(".retrain-*.tmp")) and not list(tmp_path.glob("retrain-*"))
+    finished = {p.name: p.stat().st_mtime for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    assert {n.split("-")[0] for n in finished} == {"corpus", "base", "original"}
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for name, mtime in finished.items():  # finished stages were reused, not rebuilt
+        assert (tmp_path / name).stat().st_mtime == mtime and f"[cached] {name}" in done.stderr
+    assert not list(tmp_path.glob(".*.tmp"))
+    resumed = json.loads((tmp_path / "results.json").read_text())
+    assert {n: m["metrics"] for n, m in resumed["models"].items()} == \
+           {n: m["metrics"] for n, m in reference["models"].items()}
+
+
+@pytest.mark.slow
+def test_two_process_smoke_run_completes(tmp_path):
+    torchrun = Path(sys.executable).parent / "torchrun"
+    proc = subprocess.run([torchrun, "--nproc_per_node", "2", "-m", "unlearn", "run", str(SMOKE), "--out",
+                           str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["meta"]["processes"] == 2 and results["models"]["ga"]["status"] == "ok"
