@@ -31,7 +31,7 @@ class DataConfig:
 
     source: str = "synthetic"  # "synthetic", or a JSONL/CSV file or datasets folder of your own
     forget_users: str | None = None  # own corpus only: file listing objecting user ids, one per line
-    n_users: int = 200  # members + holdout users
+    n_users: int = 150  # members + holdout users
     holdout_fraction: float = 0.2  # users never trained on (non-members for membership inference)
     languages: tuple[str, ...] = ("en", "de")
     bilingual_fraction: float = 0.1  # users who write in both languages
@@ -55,9 +55,9 @@ class ModelConfig:
 
     name: str = "tiny"  # tiny | smollm2-135m | a local folder or hub id
     layers: int = 4
-    hidden: int = 192
+    hidden: int = 128
     heads: int = 4
-    intermediate: int = 512
+    intermediate: int = 384
     vocab_size: int = 2000  # BPE vocabulary trained for `tiny` (on text from another seed)
     max_length: int = 128  # tokens per text; longer texts are truncated
 

@@ -99,8 +99,12 @@ def smollm2_cached() -> Path:
     gguf = smollm2_gguf()
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    # The GGUF-loaded model refuses save_pretrained: rebuild it from its config.
-    fresh = type(loaded)(loaded.config)
+    # The GGUF-loaded model refuses save_pretrained: rebuild it from its config, without the
+    # GGUF quantization record (the weights are plain fp32 now), and load the state dict.
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    fresh = type(loaded)(config)
     fresh.load_state_dict(loaded.state_dict())
     tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
