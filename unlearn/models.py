@@ -51,21 +51,26 @@ def build_tiny(cfg: Config, seed: int, out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
-def train_tokenizer(cfg: Config, seed: int) -> PreTrainedTokenizerFast:
-    """Byte-level BPE on a corpus generated with another seed (never the member texts)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
+def tokenizer_texts(cfg: Config, seed: int) -> list[str]:
+    """Text the tiny tokenizer learns from: a corpus drawn with another seed, never the members'."""
     from unlearn.corpus import build_corpus
 
     if cfg.data.source == "synthetic":
         other = build_corpus(cfg.data, seed + TOKENIZER_SEED_OFFSET)
-        texts = [t for split in ("train", "holdout", "general") for t in other.texts[split]["text"]]
-    else:  # own corpus: no second draw exists; the holdout and general texts are non-member text
-        own = build_corpus(cfg.data, seed)
-        texts = list(own.texts["holdout"]["text"]) + list(own.texts["general"]["text"])
-        if not texts:
-            raise ConfigError(f"data.source {cfg.data.source}: the tiny model's tokenizer needs "
-                              "non-member text; add holdout users (group=holdout) or use a pretrained model")
+        return [t for split in ("train", "holdout", "general") for t in other.texts[split]["text"]]
+    own = build_corpus(cfg.data, seed)  # own corpus: no second draw; use the non-member text
+    texts = list(own.texts["holdout"]["text"]) + list(own.texts["general"]["text"])
+    if not texts:
+        raise ConfigError(f"data.source {cfg.data.source}: the tiny model's tokenizer needs "
+                          "non-member text; add holdout users (group=holdout) or use a pretrained model")
+    return texts
+
+
+def train_tokenizer(cfg: Config, seed: int) -> PreTrainedTokenizerFast:
+    """Byte-level BPE with `<pad>`, `<s>`, `</s>` on `tokenizer_texts` (never the member texts)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    texts = tokenizer_texts(cfg, seed)
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()

