@@ -62,7 +62,6 @@ def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
     base_key = {"model": to_dict(cfg.model), "seed": seed,
                 **({"tokenizer_data": data_key} if cfg.model.name == "tiny" else {})}
     base_dir, base = stages.run("base", base_key, lambda out: _base_stage(cfg, seed, out, acc))
-    base["model"] = base_dir.name
     fit_key = {"base": base_dir.name, "corpus": corpus_dir.name, "finetune": to_dict(cfg.finetune),
                "max_length": cfg.model.max_length, "seed": seed}
     models = {"base": ("base", base_dir, base)}
@@ -84,7 +83,7 @@ def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
             if debug:
                 raise
             folder, info = None, {"status": "failed", "message": f"{type(err).__name__}: {err}", "wall_s": 0.0}
-            stages._say(f"[failed] unlearn-{spec.name}: {info['message']}")
+            stages.say(f"[failed] unlearn-{spec.name}: {info['message']}")
         models[spec.name] = (METHODS[spec.name].kind, folder, info)
     return {name: _evaluate(cfg, seed, stages, acc, corpus_dir, corpus, kind, folder, info)
             for name, (kind, folder, info) in models.items()}

@@ -47,14 +47,14 @@ class Stages:
         final = self.run_dir / f"{name}-{stage_hash({'stage': name, **key})}"
         if (final / "stage.json").is_file():
             self.hits.append(final.name)
-            self._say(f"[cached] {final.name}")
+            self.say(f"[cached] {final.name}")
             return final, json.loads((final / "stage.json").read_text())
         tmp = self.run_dir / f".{final.name}.tmp"
         if self.acc.is_main_process:
             shutil.rmtree(tmp, ignore_errors=True)  # what a killed run left behind
             tmp.mkdir(parents=True)
         self.acc.wait_for_everyone()
-        self._say(f"[build]  {final.name}")
+        self.say(f"[build]  {final.name}")
         start = time.perf_counter()
         outcome = build(tmp)
         info = {"stage": name, "key": key, "wall_s": time.perf_counter() - start, **outcome}
@@ -66,6 +66,7 @@ class Stages:
         self.built.append(final.name)
         return final, info
 
-    def _say(self, message: str) -> None:
+    def say(self, message: str) -> None:
+        """Print a progress line on the main process."""
         if self.acc.is_main_process:
             self.log(message, file=sys.stderr, flush=True)
