@@ -46,7 +46,8 @@ def run_experiment(cfg: Config, run_dir: Path, config_path: str = "", debug: boo
     stages = Stages(run_dir, acc)
     per_seed = {seed: run_seed(cfg, seed, stages, acc, debug) for seed in cfg.seeds}
     results = assemble_results(cfg, per_seed, config_path, time.perf_counter() - start, acc)
-    results["meta"]["stages"] = {"cached": len(stages.hits), "built": len(stages.built)}
+    results["meta"]["stages"] = {"cached": len(stages.hits), "built": len(stages.built),
+                                 "total_wall_s": sum(stages.wall_s.values())}
     if acc.is_main_process:
         write_json_atomic(run_dir / "results.json", results)
         write_report(results, run_dir)

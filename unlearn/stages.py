@@ -37,6 +37,7 @@ class Stages:
     def __init__(self, run_dir: Path, accelerator, log=print):
         self.run_dir, self.acc, self.log = Path(run_dir), accelerator, log
         self.hits, self.built = [], []
+        self.wall_s: dict[str, float] = {}  # build time of every stage used, cached ones included
 
     def run(self, name: str, key: dict, build: Callable[[Path], dict]) -> tuple[Path, dict]:
         """Return (folder, stage.json) for the stage, building it unless already finished.
@@ -48,7 +49,9 @@ class Stages:
         if (final / "stage.json").is_file():
             self.hits.append(final.name)
             self.say(f"[cached] {final.name}")
-            return final, json.loads((final / "stage.json").read_text())
+            info = json.loads((final / "stage.json").read_text())
+            self.wall_s[final.name] = info["wall_s"]
+            return final, info
         tmp = self.run_dir / f".{final.name}.tmp"
         if self.acc.is_main_process:
             shutil.rmtree(tmp, ignore_errors=True)  # what a killed run left behind
@@ -64,6 +67,7 @@ class Stages:
             os.replace(tmp, final)
         self.acc.wait_for_everyone()
         self.built.append(final.name)
+        self.wall_s[final.name] = info["wall_s"]
         return final, info
 
     def say(self, message: str) -> None:

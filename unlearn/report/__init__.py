@@ -39,6 +39,14 @@ def _cell(value, ci) -> str:
     return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{value:.3f}"
 
 
+def _timing(meta: dict) -> str:
+    stages = meta.get("stages")
+    if not stages:
+        return f"wall time {meta['wall_s']:.0f} s"
+    return (f"all stages {stages['total_wall_s']:.0f} s of compute; this invocation {meta['wall_s']:.0f} s "
+            f"({stages['built']} stages built, {stages['cached']} cached)")
+
+
 def write_report(results: dict, run_dir: Path) -> Path:
     """Write report.md next to results.json."""
     meta = results["meta"]
@@ -46,7 +54,7 @@ def write_report(results: dict, run_dir: Path) -> Path:
         f"# {results['experiment']}",
         "",
         f"Seeds {results['seeds']}; {meta['device']}, {meta['processes']} process(es); "
-        f"wall time {meta['wall_s']:.0f} s; git {str(meta['git']['sha'])[:10]}"
+        f"{_timing(meta)}; git {str(meta['git']['sha'])[:10]}"
         f"{' (dirty)' if meta['git']['dirty'] else ''}; intervals: {meta['ci_method']}.",
         "",
         "NLL = mean token negative log-likelihood; MIA AUC = LOSS-attack ROC-AUC of that split vs "
