@@ -19,6 +19,11 @@ from unlearn.train import make_accelerator
 CONTRACT = {
     "corpus_deletion": None,  # trains nothing: the model stays the original
     "ga": (True, "all"),
+    "graddiff": (True, "all"),
+    "ga_kl": (True, "all"),
+    "npo": (True, "all"),
+    "simnpo": (True, "all"),  # alpha 0 (its default): with alpha 1 the retain term dominates here
+    "retain_ft": (False, "all"),  # forgetting by interference: no ascent on the forget set
 }
 
 

@@ -29,8 +29,7 @@ def smoke_run(tmp_path_factory):
 def test_results_follow_the_contract(smoke_run):
     run_dir, results = smoke_run
     on_disk = json.loads((run_dir / "results.json").read_text())
-    assert on_disk["models"].keys() == results["models"].keys() == {"base", "original", "retrain",
-                                                                     "corpus_deletion", "ga"}
+    assert on_disk["models"].keys() == results["models"].keys() == {"base", "original", "retrain", *METHODS}
     assert {"experiment", "seeds", "models", "verdict", "meta"} <= on_disk.keys()
     for name, m in on_disk["models"].items():
         assert m["status"] == "ok" and m["kind"] in ("base", "original", "retrain", "approximate", "exact")

@@ -89,7 +89,7 @@ class MethodSpec:
 
 @dataclass(frozen=True)
 class UnlearnConfig:
-    methods: tuple[str, ...] = ("corpus_deletion", "ga")
+    methods: tuple[str, ...] = ("corpus_deletion", "ga", "graddiff", "ga_kl", "npo", "simnpo", "retain_ft")
 
 
 @dataclass(frozen=True)

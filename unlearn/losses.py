@@ -36,3 +36,29 @@ def forward_logits(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Logits (B, T, V) of a causal LM on a padded batch."""
     return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
 
+
+
+def token_kl(ref_logits: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """KL(π_ref ‖ π_θ) over the vocabulary at each scored position, averaged per example, (B,).
+
+    Uses the same shift and mask as `token_logprobs`: position t's distribution is compared
+    where token t+1 is scored (labels != -100).
+    """
+    ref_logp = F.log_softmax(ref_logits[:, :-1].float(), dim=-1)  # (B, T-1, V)
+    logp = F.log_softmax(logits[:, :-1].float(), dim=-1)  # (B, T-1, V)
+    kl = (ref_logp.exp() * (ref_logp - logp)).sum(dim=-1)  # (B, T-1)
+    mask = labels[:, 1:] != -100
+    return (kl * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+
+
+def npo_loss(logp_theta: torch.Tensor, logp_ref: torch.Tensor, beta: float) -> torch.Tensor:
+    """NPO (arXiv 2404.05868): −(2/β)·mean log σ(−β·(log π_θ − log π_ref)), on (B,) sequence log-probs.
+
+    Written as (2/β)·softplus(β·Δ), the numerically stable form of −(2/β)·log σ(−β·Δ).
+    """
+    return (2.0 / beta) * F.softplus(beta * (logp_theta - logp_ref)).mean()
+
+
+def simnpo_loss(mean_logp: torch.Tensor, beta: float, gamma: float) -> torch.Tensor:
+    """SimNPO (arXiv 2410.07163): −(2/β)·mean log σ(−β·log π_θ/|y| − γ), on (B,) mean token log-probs."""
+    return (2.0 / beta) * F.softplus(beta * mean_logp + gamma).mean()

@@ -8,8 +8,18 @@ left as it is), an optional `setup(model)` that picks the trainable parameters, 
 """
 from unlearn.methods.corpus_deletion import CorpusDeletion
 from unlearn.methods.ga import GradientAscent
+from unlearn.methods.ga_kl import GAKL
+from unlearn.methods.graddiff import GradDiff
+from unlearn.methods.npo import NPO
+from unlearn.methods.retain_ft import RetainFT
+from unlearn.methods.simnpo import SimNPO
 
 METHODS = {
     "corpus_deletion": CorpusDeletion,
     "ga": GradientAscent,
+    "graddiff": GradDiff,
+    "ga_kl": GAKL,
+    "npo": NPO,
+    "simnpo": SimNPO,
+    "retain_ft": RetainFT,
 }

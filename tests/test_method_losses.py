@@ -1,0 +1,149 @@
+"""Math units for the unlearning losses: hand-computed values and limits on tiny cases."""
+import math
+
+import torch
+from helpers import random_tokens, tiny_lm
+
+from unlearn.losses import forward_logits, npo_loss, sequence_logprob, sequence_nll, simnpo_loss, token_kl
+from unlearn.methods.ga import GradientAscent
+from unlearn.methods.ga_kl import GAKL
+from unlearn.methods.graddiff import GradDiff
+from unlearn.methods.npo import NPO
+from unlearn.methods.retain_ft import RetainFT
+from unlearn.methods.simnpo import SimNPO
+
+
+def batch_of(data, n=6):
+    return data.batch(list(range(n)))
+
+
+def grads(model, loss):
+    model.zero_grad()
+    loss.backward()
+    return torch.cat([p.grad.flatten() for p in model.parameters()])
+
+
+def test_npo_at_reference_is_2_log2_over_beta():
+    logp = torch.tensor([-3.0, -10.0, -0.5])
+    for beta in (0.1, 1.0, 4.0):
+        assert math.isclose(npo_loss(logp, logp, beta).item(), 2 * math.log(2) / beta, rel_tol=1e-6)
+
+
+def test_npo_hand_value():
+    # one example, Δ = log π_θ − log π_ref = −2, β = 0.5: −(2/β)·log σ(1) = 4·log(1 + e^{−1})
+    got = npo_loss(torch.tensor([-7.0]), torch.tensor([-5.0]), 0.5).item()
+    assert math.isclose(got, 4 * math.log(1 + math.exp(-1)), rel_tol=1e-6)
+
+
+def test_npo_gradient_tends_to_ga_as_beta_to_0():
+    """∂L/∂log π_θ,i = 2σ(β·Δ_i)/B: → 1/B as β → 0 (the gradient of mean_i log π_θ,i, i.e. GA
+    on summed log-probs) and below 1/B for examples already pushed under the reference."""
+    logp_ref = torch.tensor([-4.0, -8.0, -2.0, -6.0])
+    delta = torch.tensor([-5.0, 3.0, -20.0, 0.0])
+    for beta, tol in ((1e-4, 1e-2), (1e-6, 1e-4)):
+        logp = (logp_ref + delta).requires_grad_()
+        npo_loss(logp, logp_ref, beta).backward()
+        assert torch.allclose(logp.grad, torch.full((4,), 1 / 4), atol=tol / 4)
+    logp = (logp_ref + delta).requires_grad_()
+    npo_loss(logp, logp_ref, 0.1).backward()
+    assert torch.allclose(logp.grad, 2 * torch.sigmoid(0.1 * delta) / 4)
+    assert logp.grad[2] < logp.grad[0] < logp.grad[3] < logp.grad[1]  # forgotten examples weigh less
+
+
+def test_npo_method_at_reference_has_ga_gradient_times_length():
+    """At θ = ref, NPO's gradient equals that of mean_i log π_θ(y_i|x_i) exactly; with equal
+    lengths |y| that is |y| × GA's gradient (GA uses mean token NLL)."""
+    model, ref = tiny_lm(0), tiny_lm(0)
+    batch = {"forget": batch_of(random_tokens(6, 1, min_len=9, max_len=9))}  # |y| = 10 scored tokens
+    g_npo = grads(model, NPO(NPO.Config(beta=0.1)).loss(model, ref, batch)[0])
+    g_ga = grads(model, GradientAscent(GradientAscent.Config()).loss(model, None, batch)[0])
+    assert torch.allclose(g_npo, 10 * g_ga, rtol=1e-4, atol=1e-6)
+
+
+def test_simnpo_length_normalised():
+    """Two examples with the same mean token log-prob but lengths 3 and 30 get the same loss."""
+    short, long = torch.full((3,), -1.2), torch.full((30,), -1.2)
+    losses = [simnpo_loss(t.mean().unsqueeze(0), 2.5, 0.3).item() for t in (short, long)]
+    assert math.isclose(losses[0], losses[1], rel_tol=1e-7)
+    # hand value: −(2/β)·log σ(−β·m − γ) with m = −1.2, β = 2.5, γ = 0.3 -> −0.8·log σ(2.7)
+    assert math.isclose(losses[0], 0.8 * math.log(1 + math.exp(-2.7)), rel_tol=1e-6)
+    # summed log-probs (NPO without the reference) would not agree
+    assert simnpo_loss(short.sum().unsqueeze(0), 2.5, 0.3) != simnpo_loss(long.sum().unsqueeze(0), 2.5, 0.3)
+
+
+def test_simnpo_method_uses_mean_token_logprob():
+    model = tiny_lm(0)
+    forget = batch_of(random_tokens(6, 1))
+    loss, logs = SimNPO(SimNPO.Config(beta=2.5, gamma=0.0)).loss(model, None, {"forget": forget})
+    nll = sequence_nll(forward_logits(model, forget), forget["labels"])
+    expected = -(2 / 2.5) * torch.nn.functional.logsigmoid(2.5 * nll).mean()
+    assert torch.allclose(loss, expected) and math.isclose(logs["forget_nll"], nll.mean().item(), rel_tol=1e-6)
+
+
+def test_token_kl_zero_for_identical_and_hand_value():
+    labels = torch.tensor([[5, 1, 0]])  # 3 positions -> 2 scored next-token predictions
+    logits = torch.randn(1, 3, 2)
+    assert torch.allclose(token_kl(logits, logits, labels), torch.zeros(1), atol=1e-7)
+    # 2-token vocabulary: ref p = (0.5, 0.5) everywhere; θ p = (0.8, 0.2) at position 0, (0.5, 0.5) at 1
+    ref = torch.zeros(1, 3, 2)
+    theta = torch.zeros(1, 3, 2)
+    theta[0, 0] = torch.log(torch.tensor([0.8, 0.2]))
+    kl0 = 0.5 * math.log(0.5 / 0.8) + 0.5 * math.log(0.5 / 0.2)
+    assert math.isclose(token_kl(ref, theta, labels).item(), kl0 / 2, rel_tol=1e-6)
+    # the last label masked (-100): only position 0 is scored, the mean is over 1 position
+    assert math.isclose(token_kl(ref, theta, torch.tensor([[5, 1, -100]])).item(), kl0, rel_tol=1e-6)
+    # direction: KL(ref ‖ θ), not KL(θ ‖ ref)
+    kl_rev = 0.8 * math.log(0.8 / 0.5) + 0.2 * math.log(0.2 / 0.5)
+    assert not math.isclose(token_kl(ref, theta, labels).item(), kl_rev / 2, rel_tol=1e-3)
+
+
+def test_graddiff_is_minus_forget_plus_alpha_retain():
+    model = tiny_lm(0)
+    batch = {"forget": batch_of(random_tokens(6, 1)), "retain": batch_of(random_tokens(6, 2))}
+    nll = {k: sequence_nll(forward_logits(model, b), b["labels"]).mean().item() for k, b in batch.items()}
+    loss, logs = GradDiff(GradDiff.Config(alpha=0.7)).loss(model, None, batch)
+    assert math.isclose(loss.item(), -nll["forget"] + 0.7 * nll["retain"], rel_tol=1e-5)
+    assert math.isclose(logs["forget_nll"], nll["forget"], rel_tol=1e-6)
+
+
+def test_ga_kl_at_reference_is_ga():
+    """At θ = ref the KL term is 0 in value and gradient: GA + KL reduces to GA."""
+    model, ref = tiny_lm(0), tiny_lm(0)
+    batch = {"forget": batch_of(random_tokens(6, 1)), "retain": batch_of(random_tokens(6, 2))}
+    loss, logs = GAKL(GAKL.Config(alpha=5.0)).loss(model, ref, batch)
+    assert abs(logs["retain_kl"]) < 1e-6
+    g = grads(model, loss)
+    assert torch.allclose(g, grads(model, GradientAscent(GradientAscent.Config()).loss(model, None, batch)[0]),
+                          atol=1e-5)
+    # away from the reference the KL is positive and adds alpha × it to the loss
+    other = tiny_lm(1)
+    loss, logs = GAKL(GAKL.Config(alpha=5.0)).loss(other, ref, batch)
+    assert logs["retain_kl"] > 0
+    assert math.isclose(loss.item(), -logs["forget_nll"] + 5.0 * logs["retain_kl"], rel_tol=1e-5)
+    assert all(p.grad is None for p in ref.parameters())
+
+
+def test_npo_retain_term_only_with_alpha():
+    model, ref = tiny_lm(1), tiny_lm(0)
+    batch = {"forget": batch_of(random_tokens(6, 1)), "retain": batch_of(random_tokens(6, 2))}
+    plain, logs0 = NPO(NPO.Config(alpha=0.0)).loss(model, ref, batch)
+    with_rt, logs1 = NPO(NPO.Config(alpha=2.0)).loss(model, ref, batch)
+    assert "retain_nll" not in logs0
+    assert math.isclose(with_rt.item(), plain.item() + 2.0 * logs1["retain_nll"], rel_tol=1e-5)
+    f = batch["forget"]
+    delta = sequence_logprob(forward_logits(model, f), f["labels"]) - sequence_logprob(forward_logits(ref, f), f["labels"])
+    assert torch.allclose(plain, npo_loss(delta, torch.zeros_like(delta), 0.1))
+
+
+def test_retain_ft_ignores_forget_data():
+    model = tiny_lm(0)
+    retain = batch_of(random_tokens(6, 2))
+    out = [RetainFT(RetainFT.Config()).loss(model, None, {"forget": batch_of(random_tokens(6, s)), "retain": retain})
+           for s in (1, 3)]
+    assert out[0][0].item() == out[1][0].item()
+    assert out[0][1]["forget_nll"] != out[1][1]["forget_nll"]
+    g = [grads(model, RetainFT(RetainFT.Config()).loss(model, None, {"forget": batch_of(random_tokens(6, s)),
+                                                                       "retain": retain})[0]) for s in (1, 3)]
+    assert torch.equal(g[0], g[1])
+    assert math.isclose(out[0][0].item(), sequence_nll(forward_logits(model, retain), retain["labels"]).mean().item(),
+                        rel_tol=1e-6)
