@@ -129,8 +129,11 @@ def _nll_loss(model, ref_model, batch):
 def apply_method(method, model, ref_model, splits: dict, train_cfg, seed: int, acc, callback=None):
     """Run one method's optimisation on `model` in place (the contract test calls this too)."""
     params = method.setup(model) if hasattr(method, "setup") else None
-    return train(model, splits, "forget", method.loss, train_cfg, seed, acc, ref_model=ref_model,
-                 params=params, callback=callback, desc=f"unlearn {type(method).__name__}")
+    result = train(model, splits, "forget", method.loss, train_cfg, seed, acc, ref_model=ref_model,
+                   params=params, callback=callback, desc=f"unlearn {type(method).__name__}")
+    if result.status == "ok" and hasattr(method, "finish"):
+        method.finish(model, ref_model)  # a weight-space step after training (task-vector negation)
+    return result
 
 
 def _unlearn_stage(cfg, spec: MethodSpec, seed, original_dir, corpus, out, acc) -> dict:

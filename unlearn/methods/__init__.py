@@ -4,7 +4,9 @@ The contract (shared/DESIGN.md): a class with a frozen `Config`, class flags
 `kind` ("approximate" | "exact"), `needs_ref` (a frozen copy of the original model),
 `needs_retain` (retain batches next to the forget batches) and `trains` (False: the model is
 left as it is), an optional `setup(model)` that picks the trainable parameters, and
-`loss(model, ref_model, batch) -> (loss, logs)` on `batch = {"forget": ..., "retain": ...}`.
+`loss(model, ref_model, batch) -> (loss, logs)` on `batch = {"forget": ..., "retain": ...}`,
+and an optional `finish(model, ref_model)` applied in place after training succeeds (a
+weight-space step such as task-vector negation).
 """
 from unlearn.methods.corpus_deletion import CorpusDeletion
 from unlearn.methods.ga import GradientAscent
