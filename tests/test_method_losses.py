@@ -147,3 +147,83 @@ def test_retain_ft_ignores_forget_data():
     assert torch.equal(g[0], g[1])
     assert math.isclose(out[0][0].item(), sequence_nll(forward_logits(model, retain), retain["labels"]).mean().item(),
                         rel_tol=1e-6)
+
+
+def test_rmu_loss_by_hand():
+    """Forget term = mean over dims, tokens, examples of (h_ℓ − c_t·u)², c_t = coef·‖h_ℓ^frozen‖;
+    the retain term is 0 when the model is its own reference."""
+    from unlearn.methods.rmu import RMU
+
+    model, ref = tiny_lm(0), tiny_lm(0)
+    method = RMU(RMU.Config(layer=0, steering_coef=1.5, alpha=3.0))
+    method.setup(model)
+    assert math.isclose(method.u.norm().item(), 1.0, rel_tol=1e-6)
+    data = random_tokens(6, 1)
+    batch = {"forget": batch_of(data), "retain": batch_of(random_tokens(6, 2))}
+    loss, logs = method.loss(model, ref, batch)
+    assert logs["retain_mse"] == 0.0 and math.isclose(loss.item(), logs["forget_mse"], rel_tol=1e-6)
+    f = batch["forget"]
+    with torch.no_grad():
+        h = model(input_ids=f["input_ids"], attention_mask=f["attention_mask"],
+                  output_hidden_states=True).hidden_states[1]  # output of layer 0, (B, T, D)
+    expected = []
+    for i, ids in enumerate(data.ids[:6]):  # each example's non-padding positions only
+        hi = h[i, :len(ids)]  # (T_i, D)
+        expected.append(((hi - 1.5 * hi.norm(dim=-1, keepdim=True) * method.u) ** 2).mean().item())
+    assert math.isclose(logs["forget_mse"], sum(expected) / len(expected), rel_tol=1e-5)
+    assert math.isclose(logs["forget_nll"], sequence_nll(forward_logits(model, f), f["labels"]).mean().item(),
+                        rel_tol=1e-6)
+    # away from the reference the retain term is positive and weighted by alpha
+    loss, logs = method.loss(tiny_lm(1), ref, batch)
+    assert logs["retain_mse"] > 0
+    assert math.isclose(loss.item(), logs["forget_mse"] + 3.0 * logs["retain_mse"], rel_tol=1e-5)
+
+
+def test_rmu_setup_trains_the_mlps_of_layers_l_minus_2_to_l():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from unlearn.methods.rmu import RMU
+
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=5,
+                                         num_attention_heads=2, num_key_value_heads=2))
+    for layer, trained in ((3, {1, 2, 3}), (1, {0, 1}), (0, {0})):
+        params = RMU(RMU.Config(layer=layer)).setup(model)
+        names = {n for n, p in model.named_parameters() if p.requires_grad}
+        mlps = ("gate_proj", "up_proj", "down_proj")
+        assert names == {f"model.layers.{i}.mlp.{m}.weight" for i in trained for m in mlps}
+        assert {id(p) for p in params} == {id(p) for n, p in model.named_parameters() if n in names}
+    for bad in (5, -1):
+        try:
+            RMU(RMU.Config(layer=bad)).setup(model)
+            raise AssertionError("no error")
+        except ValueError as err:
+            assert "methods.rmu.layer" in str(err)
+
+
+def test_rmu_direction_is_seeded():
+    from unlearn.methods.rmu import RMU
+
+    draws = []
+    for s in (0, 0, 1):
+        m = RMU(RMU.Config(seed=s))
+        m.setup(tiny_lm(0))
+        draws.append(m.u)
+    assert torch.equal(draws[0], draws[1]) and not torch.equal(draws[0], draws[2])
+
+
+def test_task_vector_negation():
+    """λ = 1: θ_new = 2·θ_orig − θ_reinforced exactly; λ = 0: the original comes back."""
+    from unlearn.methods.task_vector import TaskVector
+
+    orig, reinforced = tiny_lm(0), tiny_lm(1)  # a fake "reinforced" model
+    cases = ((1.0, lambda o, r: 2 * o - r), (0.0, lambda o, r: o), (0.5, lambda o, r: 1.5 * o - 0.5 * r))
+    for scale, expect in cases:
+        model = tiny_lm(1)
+        TaskVector(TaskVector.Config(scale=scale)).finish(model, orig)
+        for p, o, r in zip(model.parameters(), orig.parameters(), reinforced.parameters()):
+            assert torch.allclose(p, expect(o, r), atol=1e-6)
+    # the loss is plain descent: the forget NLL itself
+    model = tiny_lm(0)
+    f = batch_of(random_tokens(6, 1))
+    loss, logs = TaskVector(TaskVector.Config()).loss(model, None, {"forget": f})
+    assert math.isclose(loss.item(), sequence_nll(forward_logits(model, f), f["labels"]).mean().item(), rel_tol=1e-6)

@@ -24,6 +24,8 @@ CONTRACT = {
     "npo": (True, "all"),
     "simnpo": (True, "all"),  # alpha 0 (its default): with alpha 1 the retain term dominates here
     "retain_ft": (False, "all"),  # forgetting by interference: no ascent on the forget set
+    "rmu": (False, "mlp"),
+    "task_vector": (True, "all"),
 }
 
 

@@ -89,7 +89,8 @@ class MethodSpec:
 
 @dataclass(frozen=True)
 class UnlearnConfig:
-    methods: tuple[str, ...] = ("corpus_deletion", "ga", "graddiff", "ga_kl", "npo", "simnpo", "retain_ft")
+    methods: tuple[str, ...] = ("corpus_deletion", "ga", "graddiff", "ga_kl", "npo", "simnpo", "retain_ft",
+                                "rmu", "task_vector")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ from unlearn.methods.ga_kl import GAKL
 from unlearn.methods.graddiff import GradDiff
 from unlearn.methods.npo import NPO
 from unlearn.methods.retain_ft import RetainFT
+from unlearn.methods.rmu import RMU
 from unlearn.methods.simnpo import SimNPO
+from unlearn.methods.task_vector import TaskVector
 
 METHODS = {
     "corpus_deletion": CorpusDeletion,
@@ -24,4 +26,6 @@ METHODS = {
     "npo": NPO,
     "simnpo": SimNPO,
     "retain_ft": RetainFT,
+    "rmu": RMU,
+    "task_vector": TaskVector,
 }
