@@ -12,7 +12,7 @@ import torch
 from helpers import random_tokens, tiny_lm
 
 from unlearn.config import TrainConfig
-from unlearn.data import epoch_batches, shard
+from unlearn.data import TokenData, epoch_batches, shard
 from unlearn.losses import forward_logits, sequence_nll
 from unlearn.train import make_accelerator, total_steps, train
 
@@ -79,3 +79,22 @@ def test_two_processes_give_the_single_process_curve(tmp_path):
     for a, b in zip(one["loss"], two["loss"]):
         assert math.isclose(a, b, rel_tol=1e-5)
     assert math.isclose(one["weights"], two["weights"], rel_tol=1e-6)
+
+
+def test_aligned_splits_are_batched_row_by_row_with_the_primary():
+    forget = random_tokens(13, 5)
+    mirror = TokenData([list(reversed(ids)) for ids in forget.ids], 0)  # row i belongs to forget row i
+    seen = []
+
+    def check(model, ref, batch):
+        f, m = batch["forget"], batch["mirror"]
+        for row in range(f["input_ids"].shape[0]):
+            n = int(f["attention_mask"][row].sum())
+            assert f["input_ids"][row, :n].flip(0).tolist() == m["input_ids"][row, :n].tolist()
+        seen.append(f["input_ids"].shape[0])
+        return sequence_nll(forward_logits(model, f), f["labels"]).mean(), {}
+
+    cfg = TrainConfig(lr=1e-3, epochs=2, batch_size=4)
+    result = train(tiny_lm(), {"forget": forget}, "forget", check, cfg, 0, make_accelerator(),
+                   aligned={"mirror": mirror})
+    assert result.status == "ok" and sum(seen) == 26

@@ -126,11 +126,12 @@ def _nll_loss(model, ref_model, batch):
     return nll, {}
 
 
-def apply_method(method, model, ref_model, splits: dict, train_cfg, seed: int, acc, callback=None):
+def apply_method(method, model, ref_model, splits: dict, train_cfg, seed: int, acc, callback=None,
+                 aligned: dict | None = None):
     """Run one method's optimisation on `model` in place (the contract test calls this too)."""
     params = method.setup(model) if hasattr(method, "setup") else None
     result = train(model, splits, "forget", method.loss, train_cfg, seed, acc, ref_model=ref_model,
-                   params=params, callback=callback, desc=f"unlearn {type(method).__name__}")
+                   params=params, callback=callback, desc=f"unlearn {type(method).__name__}", aligned=aligned)
     if result.status == "ok" and hasattr(method, "finish"):
         method.finish(model, ref_model)  # a weight-space step after training (task-vector negation)
     return result
@@ -147,6 +148,11 @@ def _unlearn_stage(cfg, spec: MethodSpec, seed, original_dir, corpus, out, acc) 
     splits = {"forget": encode(tok, texts["forget"]["text"], cfg.model.max_length)}
     if method.needs_retain:
         splits["retain"] = encode(tok, texts["retain"]["text"], cfg.model.max_length)
+    aligned = {}
+    if hasattr(method, "aligned_texts"):  # e.g. IdkDPO's refusal version of each forget text
+        forget = texts["forget"]
+        aligned = {name: encode(tok, rows, cfg.model.max_length)
+                   for name, rows in method.aligned_texts(forget["text"], forget["lang"], forget["pii"]).items()}
     curve_data = {s: encode(tok, texts[s]["text"][:CURVE_EXAMPLES], cfg.model.max_length)
                   for s in ("forget", "retain")}
 
@@ -154,7 +160,7 @@ def _unlearn_stage(cfg, spec: MethodSpec, seed, original_dir, corpus, out, acc) 
         return {f"{s}_nll_eval": float(np.mean(nll(score(unwrapped, d, cfg.eval.batch_size, acc.device))))
                 for s, d in curve_data.items()}
 
-    result = apply_method(method, model, ref, splits, spec.train, seed, acc, callback=curve)
+    result = apply_method(method, model, ref, splits, spec.train, seed, acc, callback=curve, aligned=aligned)
     return _save_outcome(result, model, tok, out, acc)
 
 

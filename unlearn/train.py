@@ -67,11 +67,14 @@ def train(
     params: list | None = None,
     callback: Callable | None = None,
     desc: str = "train",
+    aligned: dict[str, TokenData] | None = None,
 ) -> TrainResult:
     """Optimise `loss_fn(model, ref_model, batch) -> (loss, logs)` in place on `model`.
 
     `params` restricts the trainable parameters (default: all that require grad);
-    `callback(step, model) -> dict` runs every `cfg.log_every` steps (unlearning curves).
+    `callback(step, model) -> dict` runs every `cfg.log_every` steps (unlearning curves);
+    `aligned` splits are row-aligned with the primary split and batched with its indices
+    (e.g. a refusal version of each forget text).
     """
     seed_everything(seed)
     params = params if params is not None else [p for p in model.parameters() if p.requires_grad]
@@ -85,6 +88,7 @@ def train(
         ref_model.to(accelerator.device).eval()
     streams = {name: BatchStream(data, cfg.batch_size, seed + 7919 * k)
                for k, (name, data) in enumerate(sorted(splits.items()))}
+    aligned = aligned or {}
     log: list[dict] = []
     bar = tqdm(total=steps, desc=desc, disable=not accelerator.is_main_process, leave=False)
     try:
@@ -94,7 +98,7 @@ def train(
             for micro in range(cfg.grad_accum):
                 sync = micro == cfg.grad_accum - 1
                 with accelerator.no_sync(wrapped) if not sync else contextlib.nullcontext():
-                    stats = _micro_step(wrapped, ref_model, streams, primary, loss_fn, cfg, accelerator)
+                    stats = _micro_step(wrapped, ref_model, streams, aligned, primary, loss_fn, cfg, accelerator)
                 if stats is None:
                     return TrainResult("diverged", step, log, f"{desc}: loss is not finite at step {step}; stopped")
                 for key, value in stats.items():
@@ -119,14 +123,14 @@ def train(
         accelerator.free_memory()  # drop accelerate's references to this model and optimizer
 
 
-def _micro_step(wrapped, ref_model, streams, primary, loss_fn, cfg, accelerator) -> dict | None:
+def _micro_step(wrapped, ref_model, streams, aligned, primary, loss_fn, cfg, accelerator) -> dict | None:
     """Forward + backward on this process's part of one global batch.
 
     Returns the global (all-process) loss terms, or None if any is not finite; the check
     uses reduced values so every process stops at the same step.
     """
     world = accelerator.num_processes
-    batch, weight = _local_batch(streams, primary, accelerator.process_index, world, accelerator.device)
+    batch, weight = _local_batch(streams, aligned, primary, accelerator.process_index, world, accelerator.device)
     loss, logs = loss_fn(wrapped, ref_model, batch)
     local = torch.tensor([loss.item(), *logs.values()], device=accelerator.device) * weight
     stats = accelerator.reduce(local, reduction="sum") / world  # = global mean over examples
@@ -138,16 +142,18 @@ def _micro_step(wrapped, ref_model, streams, primary, loss_fn, cfg, accelerator)
     return dict(zip(["loss", *logs], stats.tolist()))
 
 
-def _local_batch(streams, primary, rank, world, device):
+def _local_batch(streams, aligned, primary, rank, world, device):
     """This process's part of the next global batch of every split, and its loss weight."""
     batch, weight = {}, 1.0
     for name, stream in streams.items():
         indices = stream.next_indices()
-        mine = shard(indices, rank, world)
+        mine = shard(indices, rank, world) or indices[:1]
         if name == primary:
             # weight = local share of the global batch × processes (1.0 when the split is even)
-            weight = len(mine) * world / len(indices)
-        batch[name] = {k: v.to(device) for k, v in stream.data.batch(mine or indices[:1]).items()}
+            weight = len(shard(indices, rank, world)) * world / len(indices)
+            for other, data in aligned.items():  # the same rows of the aligned splits
+                batch[other] = {k: v.to(device) for k, v in data.batch(mine).items()}
+        batch[name] = {k: v.to(device) for k, v in stream.data.batch(mine).items()}
     return batch, weight
 
 

@@ -5,8 +5,10 @@ The contract (shared/DESIGN.md): a class with a frozen `Config`, class flags
 `needs_retain` (retain batches next to the forget batches) and `trains` (False: the model is
 left as it is), an optional `setup(model)` that picks the trainable parameters, and
 `loss(model, ref_model, batch) -> (loss, logs)` on `batch = {"forget": ..., "retain": ...}`,
-and an optional `finish(model, ref_model)` applied in place after training succeeds (a
-weight-space step such as task-vector negation).
+an optional `finish(model, ref_model)` applied in place after training succeeds (a
+weight-space step such as task-vector negation), and an optional
+`aligned_texts(texts, langs, pii) -> {name: [text per forget text]}` whose splits are batched
+row by row with the forget batch (e.g. a refusal version of each forget text).
 """
 from unlearn.methods.corpus_deletion import CorpusDeletion
 from unlearn.methods.ga import GradientAscent
