@@ -98,3 +98,19 @@ def test_aligned_splits_are_batched_row_by_row_with_the_primary():
     result = train(tiny_lm(), {"forget": forget}, "forget", check, cfg, 0, make_accelerator(),
                    aligned={"mirror": mirror})
     assert result.status == "ok" and sum(seen) == 26
+
+
+def test_early_stopping_on_the_forget_nll_bound():
+    calls = []
+
+    def curve(step, model):  # a curve whose forget NLL passes 2.5 at step 6
+        calls.append(step)
+        return {"forget_nll_eval": step / 2.0}
+
+    cfg = TrainConfig(lr=1e-3, epochs=10, batch_size=8, log_every=2, stop_forget_nll=2.5)
+    result = train(tiny_lm(), {"train": random_tokens(16, 0)}, "train", nll_loss, cfg, 0, make_accelerator(),
+                   callback=curve)
+    assert result.status == "ok" and result.steps == 6 and calls == [2, 4, 6] and "stopped early" in result.message
+    unbounded = train(tiny_lm(), {"train": random_tokens(16, 0)}, "train", nll_loss,
+                      TrainConfig(lr=1e-3, epochs=10, batch_size=8, log_every=2), 0, make_accelerator(), callback=curve)
+    assert unbounded.steps == 20

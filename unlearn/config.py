@@ -76,6 +76,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     log_every: int = 10  # steps between entries of the unlearning curve
+    stop_forget_nll: float = 0.0  # > 0: stop once the curve's forget NLL exceeds this bound
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,9 @@ def train(
             log.append(entry)
             bar.update(1)
             bar.set_postfix(loss=f"{terms['loss']:.3f}")
+            if 0 < cfg.stop_forget_nll < entry.get("forget_nll_eval", float("-inf")):
+                return TrainResult("ok", step, log, f"stopped early at step {step}: forget NLL "
+                                   f"{entry['forget_nll_eval']:.3f} > {cfg.stop_forget_nll}")
         return TrainResult("ok", steps, log)
     finally:
         bar.close()
