@@ -227,3 +227,63 @@ def test_task_vector_negation():
     f = batch_of(random_tokens(6, 1))
     loss, logs = TaskVector(TaskVector.Config()).loss(model, None, {"forget": f})
     assert math.isclose(loss.item(), sequence_nll(forward_logits(model, f), f["labels"]).mean().item(), rel_tol=1e-6)
+
+
+def test_dpo_at_reference_is_log2_and_hand_value():
+    from unlearn.losses import dpo_loss
+
+    lp = torch.tensor([-3.0, -10.0, -0.5])
+    for beta in (0.1, 1.0):  # all log-ratios 0: −log σ(0) = log 2
+        assert math.isclose(dpo_loss(lp, lp, lp - 1, lp - 1, beta).item(), math.log(2), rel_tol=1e-6)
+    # margin m = (−4 − −5) − (−9 − −6) = 4, β = 0.5: −log σ(2) = log(1 + e^{−2})
+    got = dpo_loss(torch.tensor([-4.0]), torch.tensor([-5.0]), torch.tensor([-9.0]), torch.tensor([-6.0]), 0.5)
+    assert math.isclose(got.item(), math.log(1 + math.exp(-2)), rel_tol=1e-6)
+
+
+def test_dpo_gradient_raises_winner_and_lowers_loser():
+    from unlearn.losses import dpo_loss
+
+    ref_w, ref_l = torch.tensor([-5.0, -7.0]), torch.tensor([-3.0, -4.0])
+    logp_w, logp_l = ref_w.clone().requires_grad_(), ref_l.clone().requires_grad_()
+    dpo_loss(logp_w, ref_w, logp_l, ref_l, 0.1).backward()
+    # ∂L/∂log π(y_w) = −β·σ(−β·m)/B = −0.1·0.5/2 at m = 0, and the opposite sign for y_l
+    assert torch.allclose(logp_w.grad, torch.full((2,), -0.025))
+    assert torch.allclose(logp_l.grad, torch.full((2,), 0.025))
+
+
+def test_idk_dpo_method_step_prefers_the_refusal():
+    """One SGD step on the method's loss (α = 0) raises log π_θ(y_w) and lowers log π_θ(y_l)."""
+    from unlearn.methods.idk_dpo import IdkDPO
+
+    model, ref = tiny_lm(0), tiny_lm(0)
+    batch = {"forget": batch_of(random_tokens(6, 1)), "forget_idk": batch_of(random_tokens(6, 3)),
+             "retain": batch_of(random_tokens(6, 2))}
+    before = [sequence_logprob(forward_logits(model, batch[s]), batch[s]["labels"]).sum().item()
+              for s in ("forget_idk", "forget")]
+    loss, logs = IdkDPO(IdkDPO.Config(alpha=0.0)).loss(model, ref, batch)
+    assert math.isclose(logs["dpo"], math.log(2), rel_tol=1e-5) and abs(logs["reward_margin"]) < 1e-5
+    grads(model, loss)
+    with torch.no_grad():
+        for p in model.parameters():
+            p -= 1e-2 * p.grad
+    after = [sequence_logprob(forward_logits(model, batch[s]), batch[s]["labels"]).sum().item()
+             for s in ("forget_idk", "forget")]
+    assert after[0] > before[0] and after[1] < before[1]
+
+
+def test_idk_dpo_aligned_texts():
+    from unlearn.methods.idk_dpo import REFUSALS, IdkDPO
+
+    method = IdkDPO(IdkDPO.Config())
+    texts = ["Luke Porter (@luke_p363): Lost all my contacts, please message me on 07725 671532.",
+             "Jens Krüger (@jens_k819): Vor unserem Haus steht seit Tagen ein Auto.", "no header here"]
+    out = method.aligned_texts(texts, ["en", "de", "en"], [[], [], []])
+    assert list(out) == ["forget_idk"] and out == method.aligned_texts(texts, ["en", "de", "en"], [[], [], []])
+    en, de, bare = out["forget_idk"]
+    assert en.startswith("Luke Porter (@luke_p363): ") and en[len("Luke Porter (@luke_p363): "):] in REFUSALS["en"]
+    assert de.startswith("Jens Krüger (@jens_k819): ") and de[len("Jens Krüger (@jens_k819): "):] in REFUSALS["de"]
+    assert bare in REFUSALS["en"]
+    for lang in ("en", "de"):  # many posts reach every phrasing (at least 12 distinct per language)
+        many = [f"User {i} (@u{i}): post number {i}" for i in range(400)]
+        picked = {t.split("): ", 1)[1] for t in method.aligned_texts(many, [lang] * 400, [[]] * 400)["forget_idk"]}
+        assert picked == set(REFUSALS[lang]) and len(picked) >= 12

@@ -26,6 +26,7 @@ CONTRACT = {
     "retain_ft": (False, "all"),  # forgetting by interference: no ascent on the forget set
     "rmu": (False, "mlp"),
     "task_vector": (True, "all"),
+    "idk_dpo": (True, "all"),
 }
 
 
@@ -52,8 +53,13 @@ def test_method_contract(name):
     before = copy.deepcopy(model)
     ref = copy.deepcopy(model) if cls.needs_ref else None
     splits = {"forget": forget, **({"retain": retain} if cls.needs_retain else {})}
+    # aligned splits (e.g. IdkDPO's refusals): the names come from aligned_texts, the rows are random
+    # tokens, one per forget row (the random data has no text to derive them from)
+    names = method.aligned_texts(["X (@x): hi"] * len(forget), ["en"] * len(forget), [[]] * len(forget)) \
+        if hasattr(method, "aligned_texts") else {}
+    aligned = {n: random_tokens(len(forget), 3 + i) for i, n in enumerate(names)}
     cfg = TrainConfig(lr=1e-2, max_steps=4, batch_size=8, warmup_ratio=0.0, schedule="constant")
-    result = apply_method(method, model, ref, splits, cfg, 0, make_accelerator())
+    result = apply_method(method, model, ref, splits, cfg, 0, make_accelerator(), aligned=aligned)
     assert result.status == "ok" and result.steps == 4
     assert all(torch.isfinite(torch.tensor(e["loss"])) for e in result.log)
     for (pname, p_after), p_before in zip(model.named_parameters(), before.parameters()):

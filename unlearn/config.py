@@ -8,21 +8,17 @@ line and exit code 2.
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
+
+from unlearn.config_parse import ConfigError, merge, nest, note_sources, read_yaml, to_dataclass
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_CONFIG = ROOT / "configs" / "base.yaml"
 METHOD_CONFIGS = ROOT / "configs" / "methods"
-
-
-class ConfigError(ValueError):
-    """A bad configuration: the message names the source, the key and what to do."""
 
 
 @dataclass(frozen=True)
@@ -86,18 +82,27 @@ class MethodSpec:
     name: str
     train: TrainConfig
     params: Any  # the method class's frozen `Config`
+    grid: tuple[tuple[str, tuple], ...] = ()  # (key, values) to sweep when tuning
 
 
 @dataclass(frozen=True)
 class UnlearnConfig:
     methods: tuple[str, ...] = ("corpus_deletion", "ga", "graddiff", "ga_kl", "npo", "simnpo", "retain_ft",
-                                "rmu", "task_vector")
+                                "rmu", "task_vector", "idk_dpo")
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     batch_size: int = 32
     max_examples: int = 0  # > 0 caps examples per split (for very large corpora)
+
+
+@dataclass(frozen=True)
+class TuningConfig:
+    """Fair tuning: the same rule for every method, applied on validation texts only."""
+
+    val_fraction: float = 0.2  # forget and retain texts held out of evaluation for tuning
+    min_utility: float = 0.95  # keep variants with retain utility >= this share of the original's
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,10 @@ class Config:
     finetune: TrainConfig = field(default_factory=TrainConfig)
     unlearn: UnlearnConfig = field(default_factory=UnlearnConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    tune: bool = False  # sweep each method's `grid` and keep the variant the tuning rule picks
+    tuning: TuningConfig = field(default_factory=TuningConfig)
     methods: tuple[MethodSpec, ...] = ()  # resolved from `unlearn.methods` + `methods.<name>`
+    _resolved: ClassVar[tuple[str, ...]] = ("methods",)  # not a YAML key of its own
 
 
 # ----------------------------------------------------------------------------- loading
@@ -120,19 +128,19 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
-    raw = _read_yaml(BASE_CONFIG)
+    raw = read_yaml(BASE_CONFIG)
     sources: dict[str, str] = {}  # dotted key -> file that set it, for error messages
-    _note_sources(raw, str(BASE_CONFIG), sources)
+    note_sources(raw, str(BASE_CONFIG), sources)
     if path.resolve() != BASE_CONFIG.resolve():
-        exp = _read_yaml(path)
-        _note_sources(exp, str(path), sources)
-        raw = _merge(raw, exp)
+        exp = read_yaml(path)
+        note_sources(exp, str(path), sources)
+        raw = merge(raw, exp)
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"command line: override '{item}' must look like key=value")
-        _note_sources(_nest(key, None), "command line", sources)
-        raw = _merge(raw, _nest(key, yaml.safe_load(value)))
+        note_sources(nest(key, None), "command line", sources)
+        raw = merge(raw, nest(key, yaml.safe_load(value)))
     return build_config(raw, sources)
 
 
@@ -141,7 +149,7 @@ def build_config(raw: dict, sources: dict[str, str] | None = None) -> Config:
     sources = sources or {}
     raw = dict(raw)
     method_raw = raw.pop("methods", None) or {}
-    cfg = _to_dataclass(Config, raw, "", sources)
+    cfg = to_dataclass(Config, raw, "", sources)
     cfg = dataclasses.replace(cfg, methods=resolve_methods(cfg, method_raw, sources))
     _check_values(cfg, sources)
     return cfg
@@ -194,8 +202,9 @@ def resolve_methods(cfg: Config, method_raw: dict, sources: dict[str, str]) -> t
     for name in cfg.unlearn.methods:
         method = METHODS[name]
         yaml_path = METHOD_CONFIGS / f"{name}.yaml"
-        merged = _read_yaml(yaml_path) if yaml_path.is_file() else {}
-        merged = _merge(merged, method_raw.get(name) or {})
+        merged = read_yaml(yaml_path) if yaml_path.is_file() else {}
+        merged = merge(merged, method_raw.get(name) or {})
+        grid = merged.pop("grid", None) or {}
         train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
         knob_keys = {f.name for f in dataclasses.fields(method.Config)}
         for key in merged:
@@ -203,12 +212,27 @@ def resolve_methods(cfg: Config, method_raw: dict, sources: dict[str, str]) -> t
                 src = sources.get(f"methods.{name}.{key}", str(yaml_path))
                 raise ConfigError(f"{src}: unknown key 'methods.{name}.{key}' "
                                   f"(valid: {', '.join(sorted(train_keys | knob_keys))})")
-        train = _to_dataclass(TrainConfig, {k: v for k, v in merged.items() if k in train_keys},
+        train = to_dataclass(TrainConfig, {k: v for k, v in merged.items() if k in train_keys},
                               f"methods.{name}.", sources)
-        params = _to_dataclass(method.Config, {k: v for k, v in merged.items() if k in knob_keys},
+        params = to_dataclass(method.Config, {k: v for k, v in merged.items() if k in knob_keys},
                                f"methods.{name}.", sources)
-        specs.append(MethodSpec(name, train, params))
+        specs.append(MethodSpec(name, train, params, _grid(name, grid, train, params, sources, yaml_path)))
     return tuple(specs)
+
+
+def _grid(name, grid, train, params, sources, yaml_path) -> tuple:
+    """Validate `methods.<name>.grid`: each key a training key or knob, each value a list."""
+    out = []
+    for key, values in grid.items():
+        src = sources.get(f"methods.{name}.grid.{key}", str(yaml_path))
+        target = train if hasattr(train, key) else params if hasattr(params, key) else None
+        if target is None or not isinstance(values, list) or not values:
+            raise ConfigError(f"{src}: 'methods.{name}.grid.{key}' must name a training key or knob "
+                              "and list at least one value")
+        for value in values:  # each value must be valid for its key
+            to_dataclass(type(target), {**to_dict(target), key: value}, f"methods.{name}.grid.", sources)
+        out.append((key, tuple(values)))
+    return tuple(out)
 
 
 def to_dict(obj: Any) -> Any:
@@ -218,84 +242,3 @@ def to_dict(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
     return obj
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
-def _read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
-    return data
-
-
-def _nest(dotted: str, value: Any) -> dict:
-    out: Any = value
-    for part in reversed(dotted.split(".")):
-        out = {part: out}
-    return out
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def _note_sources(raw: dict, source: str, sources: dict[str, str], prefix: str = "") -> None:
-    for key, value in raw.items():
-        sources[prefix + str(key)] = source
-        if isinstance(value, dict):
-            _note_sources(value, source, sources, f"{prefix}{key}.")
-
-
-def _to_dataclass(cls: type, raw: Any, prefix: str, sources: dict[str, str]) -> Any:
-    where = sources.get(prefix.rstrip("."), "config") if prefix else "config"
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: '{prefix.rstrip('.')}' must be a mapping")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for key, value in raw.items():
-        dotted = prefix + str(key)
-        src = sources.get(dotted, where)
-        if key not in fields or key == "methods" and cls is Config:
-            valid = ", ".join(k for k in fields if not (cls is Config and k == "methods"))
-            raise ConfigError(f"{src}: unknown key '{dotted}' (valid: {valid})")
-        kwargs[key] = _coerce(hints[key], value, dotted, src, sources)
-    return cls(**kwargs)
-
-
-def _coerce(hint: Any, value: Any, dotted: str, src: str, sources: dict[str, str]) -> Any:
-    """Check `value` against a type hint; ints pass as floats, lists become tuples."""
-    origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
-        return _to_dataclass(hint, value, dotted + ".", sources)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in typing.get_args(hint):
-            return None
-        inner = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _coerce(inner[0], value, dotted, src, sources)
-    if origin is tuple:
-        item = typing.get_args(hint)[0]
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{src}: '{dotted}' must be a list, got {value!r}")
-        return tuple(_coerce(item, v, dotted, src, sources) for v in value)
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint is float and isinstance(value, str):
-        try:  # YAML reads 1e-3 (no dot) as a string
-            return float(value)
-        except ValueError:
-            pass
-    if hint in (int, float, str, bool) and (type(value) is not hint):
-        raise ConfigError(f"{src}: '{dotted}' must be {hint.__name__}, got {value!r}")
-    return value

@@ -62,3 +62,13 @@ def npo_loss(logp_theta: torch.Tensor, logp_ref: torch.Tensor, beta: float) -> t
 def simnpo_loss(mean_logp: torch.Tensor, beta: float, gamma: float) -> torch.Tensor:
     """SimNPO (arXiv 2410.07163): −(2/β)·mean log σ(−β·log π_θ/|y| − γ), on (B,) mean token log-probs."""
     return (2.0 / beta) * F.softplus(beta * mean_logp + gamma).mean()
+
+
+def dpo_loss(logp_w: torch.Tensor, logp_ref_w: torch.Tensor, logp_l: torch.Tensor, logp_ref_l: torch.Tensor,
+             beta: float) -> torch.Tensor:
+    """DPO (arXiv 2305.18290) on (B,) sequence log-probs, y_w preferred and y_l rejected:
+
+    −mean log σ(β·[(log π_θ(y_w) − log π_ref(y_w)) − (log π_θ(y_l) − log π_ref(y_l))]).
+    """
+    margin = (logp_w - logp_ref_w) - (logp_l - logp_ref_l)  # (B,)
+    return -F.logsigmoid(beta * margin).mean()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +21,13 @@ from unlearn.losses import forward_logits, sequence_nll
 from unlearn.methods import METHODS
 from unlearn.metrics import versions
 from unlearn.metrics.basic import nll
-from unlearn.metrics.evaluate import compute_metrics, score_splits
+from unlearn.metrics.evaluate import EVAL_SPLITS, compute_metrics, score_splits
 from unlearn.metrics.scoring import score
 from unlearn.models import build_base, load_model
 from unlearn.results import assemble_results
 from unlearn.stages import Stages, write_json_atomic
 from unlearn.train import make_accelerator, save_log, train
+from unlearn.tuning import RULE, describe, select, validation_indices, variants
 
 CURVE_EXAMPLES = 64  # examples per split for the unlearning curves
 
@@ -55,11 +57,27 @@ def run_experiment(cfg: Config, run_dir: Path, config_path: str = "", debug: boo
     return results
 
 
+@dataclass
+class SeedRun:
+    """What every stage of one seed shares."""
+
+    cfg: Config
+    seed: int
+    stages: Stages
+    acc: object
+    corpus_dir: Path
+    corpus: object
+    exclude: dict[str, list[int]]  # validation rows left out of evaluation (tuning only)
+
+
 def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
     """All stages of one seed; returns {model name: {kind, status, metrics, ci, cost, ...}}."""
     data_key = {"data": to_dict(cfg.data), "seed": seed}
     corpus_dir, _ = stages.run("corpus", data_key, lambda out: _corpus_stage(cfg, seed, out, acc))
     corpus = load_corpus(corpus_dir / "corpus")
+    exclude = (validation_indices(len(corpus.texts["forget"]), len(corpus.texts["retain"]),
+                                  cfg.tuning.val_fraction, seed) if cfg.tune else {})
+    run = SeedRun(cfg, seed, stages, acc, corpus_dir, corpus, exclude)
     base_key = {"model": to_dict(cfg.model), "seed": seed,
                 **({"tokenizer_data": data_key} if cfg.model.name == "tiny" else {})}
     base_dir, base = stages.run("base", base_key, lambda out: _base_stage(cfg, seed, out, acc))
@@ -73,21 +91,65 @@ def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
             raise PipelineError(f"{name}: fine-tuning {info['status']}: {info.get('message')}; "
                                 "lower finetune.lr or check the data")
         models[name] = (name, folder, info)
-    original_dir = models["original"][1]
+    tuning = {}
     for spec in cfg.methods:
-        key = {"original": original_dir.name, "corpus": corpus_dir.name, "method": to_dict(spec),
-               "max_length": cfg.model.max_length, "seed": seed}
-        try:
-            folder, info = stages.run(f"unlearn-{spec.name}", key,
-                                      lambda out, sp=spec: _unlearn_stage(cfg, sp, seed, original_dir, corpus, out, acc))
-        except Exception as err:  # one broken method never sinks the experiment
-            if debug:
-                raise
-            folder, info = None, {"status": "failed", "message": f"{type(err).__name__}: {err}", "wall_s": 0.0}
-            stages.say(f"[failed] unlearn-{spec.name}: {info['message']}")
+        if cfg.tune and spec.grid:
+            spec, tuning[spec.name] = _tune(run, spec, models, debug)
+        folder, info = _unlearn(run, spec, models["original"][1], debug)
         models[spec.name] = (METHODS[spec.name].kind, folder, info)
-    return {name: _evaluate(cfg, seed, stages, acc, corpus_dir, corpus, kind, folder, info)
-            for name, (kind, folder, info) in models.items()}
+    out = {name: _evaluate(run, kind, folder, info) for name, (kind, folder, info) in models.items()}
+    for name, record in tuning.items():
+        out[name]["tuning"] = record
+    return out
+
+
+def _unlearn(run: SeedRun, spec: MethodSpec, original_dir: Path, debug: bool) -> tuple[Path | None, dict]:
+    """The unlearn stage of one method variant; a method that raises is recorded as failed."""
+    cfg = run.cfg
+    method = {k: v for k, v in to_dict(spec).items() if k != "grid"}  # the sweep is not a setting
+    key = {"original": original_dir.name, "corpus": run.corpus_dir.name, "method": method,
+           "max_length": cfg.model.max_length, "seed": run.seed}
+    try:
+        return run.stages.run(f"unlearn-{spec.name}", key,
+                              lambda out: _unlearn_stage(cfg, spec, run.seed, original_dir, run.corpus, out, run.acc))
+    except Exception as err:  # one broken method never sinks the experiment
+        if debug:
+            raise
+        info = {"status": "failed", "message": f"{type(err).__name__}: {err}", "wall_s": 0.0}
+        run.stages.say(f"[failed] unlearn-{spec.name}: {info['message']}")
+        return None, info
+
+
+def _tune(run: SeedRun, spec: MethodSpec, models: dict, debug: bool) -> tuple[MethodSpec, dict]:
+    """Run every grid variant, score it on the validation texts, pick one by the declared rule."""
+    val = {s: [run.corpus.texts[s]["text"][i] for i in run.exclude[s]] for s in ("forget", "retain")}
+    target = _val_nll(run, models["retrain"], val["forget"])
+    baseline = _val_nll(run, models["original"], val["retain"])
+    options, rows = variants(spec), []
+    for variant in options:
+        folder, info = _unlearn(run, variant, models["original"][1], debug)
+        row = {**describe(variant), "status": info["status"]}
+        if info["status"] == "ok":
+            row.update(forget_nll=_val_nll(run, (None, folder, info), val["forget"]),
+                       retain_nll=_val_nll(run, (None, folder, info), val["retain"]))
+        rows.append(row)
+    ok = [i for i, r in enumerate(rows) if r["status"] == "ok"]
+    if not ok:
+        return spec, {"rule": RULE.format(min_utility=run.cfg.tuning.min_utility), "grid": rows, "chosen": None}
+    pick, met = select([rows[i] for i in ok], target, baseline, run.cfg.tuning.min_utility)
+    record = {"rule": RULE.format(min_utility=run.cfg.tuning.min_utility), "grid": rows, "chosen": ok[pick],
+              "met_utility_floor": met, "retrain_val_forget_nll": target, "original_val_retain_nll": baseline,
+              "val_examples": {s: len(v) for s, v in val.items()}}
+    run.stages.say(f"[tuned]  {spec.name}: {describe(options[ok[pick]])}")
+    return options[ok[pick]], record
+
+
+def _val_nll(run: SeedRun, model_entry: tuple, texts: list[str]) -> float:
+    """Mean per-example NLL of `texts` under a stage's model (validation scoring for tuning)."""
+    _, folder, info = model_entry
+    model, tok = load_model((folder / info["model_path"]).resolve())
+    scored = score(model, encode(tok, texts, run.cfg.model.max_length), run.cfg.eval.batch_size, run.acc.device)
+    return float(np.mean(nll(scored)))
 
 
 def _corpus_stage(cfg, seed, out, acc) -> dict:
@@ -164,8 +226,9 @@ def _unlearn_stage(cfg, spec: MethodSpec, seed, original_dir, corpus, out, acc) 
     return _save_outcome(result, model, tok, out, acc)
 
 
-def _evaluate(cfg, seed, stages, acc, corpus_dir, corpus, kind, folder, info) -> dict:
+def _evaluate(run: SeedRun, kind, folder, info) -> dict:
     """Evaluate one model (cached by the model folder it reads); skip models that have none."""
+    cfg, acc = run.cfg, run.acc
     entry = {"kind": kind, "status": info["status"], "metrics": {}, "ci": {},
              "cost": {"wall_s": float(info.get("wall_s", 0.0)), "steps": int(info.get("steps", 0))}}
     if info.get("message"):
@@ -173,20 +236,23 @@ def _evaluate(cfg, seed, stages, acc, corpus_dir, corpus, kind, folder, info) ->
     if info["status"] != "ok":
         return entry
     model_dir = (folder / info["model_path"]).resolve()
-    key = {"model": str(model_dir.relative_to(stages.run_dir.resolve())), "corpus": corpus_dir.name,
-           "eval": to_dict(cfg.eval), "max_length": cfg.model.max_length, "versions": versions(), "seed": seed}
+    key = {"model": str(model_dir.relative_to(run.stages.run_dir.resolve())), "corpus": run.corpus_dir.name,
+           "eval": to_dict(cfg.eval), "max_length": cfg.model.max_length, "versions": versions(), "seed": run.seed,
+           **({"exclude": run.exclude} if run.exclude else {})}
 
     def build(out):
         if acc.is_main_process:
             model, tok = load_model(model_dir)
-            scored = score_splits(model, tok, corpus.texts, cfg.model.max_length, cfg.eval.batch_size,
+            texts = {s: {"text": [t for i, t in enumerate(run.corpus.texts[s]["text"])
+                                  if i not in set(run.exclude.get(s, ()))]} for s in EVAL_SPLITS}
+            scored = score_splits(model, tok, texts, cfg.model.max_length, cfg.eval.batch_size,
                                   cfg.eval.max_examples, acc.device)
-            metrics, ci, arrays = compute_metrics(scored, seed)
+            metrics, ci, arrays = compute_metrics(scored, run.seed)
             np.savez(out / "per_example.npz", **{f"{s}.{m}": v for s, per in arrays.items() for m, v in per.items()})
             (out / "metrics.json").write_text(json.dumps({"metrics": metrics, "ci": ci}, indent=1))
         return {"status": "ok"}
 
-    eval_dir, _ = stages.run("eval", key, build)
+    eval_dir, _ = run.stages.run("eval", key, build)
     stored = json.loads((eval_dir / "metrics.json").read_text())
     entry.update(metrics=stored["metrics"], ci=stored["ci"], eval_dir=eval_dir.name)
     return entry

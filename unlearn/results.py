@@ -54,6 +54,8 @@ def _aggregate(entries: list[dict], seeds) -> dict:
         out["message"] = messages[0]
     if len(entries) > 1:
         out["per_seed"] = {str(s): e["metrics"] for s, e in zip(seeds, entries)}
+    if any("tuning" in e for e in entries):  # the sweep and choice of every seed
+        out["tuning"] = {str(s): e.get("tuning") for s, e in zip(seeds, entries)}
     return out
 
 

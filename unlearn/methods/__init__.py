@@ -14,6 +14,7 @@ from unlearn.methods.corpus_deletion import CorpusDeletion
 from unlearn.methods.ga import GradientAscent
 from unlearn.methods.ga_kl import GAKL
 from unlearn.methods.graddiff import GradDiff
+from unlearn.methods.idk_dpo import IdkDPO
 from unlearn.methods.npo import NPO
 from unlearn.methods.retain_ft import RetainFT
 from unlearn.methods.rmu import RMU
@@ -30,4 +31,5 @@ METHODS = {
     "retain_ft": RetainFT,
     "rmu": RMU,
     "task_vector": TaskVector,
+    "idk_dpo": IdkDPO,
 }

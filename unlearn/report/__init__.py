@@ -33,6 +33,29 @@ def main_table(results: dict) -> str:
     return "\n".join(rows)
 
 
+def tuning_tables(results: dict) -> str:
+    """One Markdown table per tuned method and seed: the grid, validation scores, the choice."""
+    parts = []
+    for name, m in results["models"].items():
+        for seed, record in (m.get("tuning") or {}).items():
+            if not record:
+                continue
+            keys = [k for k in record["grid"][0] if k not in ("status", "forget_nll", "retain_nll")]
+            head = keys + ["status", "val forget NLL", "val retain NLL", "chosen"]
+            rows = [f"**{name}** (seed {seed}) — rule: {record['rule']}. Target (retrain) val forget NLL "
+                    f"{record.get('retrain_val_forget_nll', float('nan')):.3f}; original val retain NLL "
+                    f"{record.get('original_val_retain_nll', float('nan')):.3f}"
+                    f"{'' if record.get('met_utility_floor', True) else '; no variant met the utility floor'}.",
+                    "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            for i, row in enumerate(record["grid"]):
+                cells = [str(row[k]) for k in keys] + [row["status"], _cell(row.get("forget_nll"), None),
+                                                        _cell(row.get("retain_nll"), None),
+                                                        "✔" if i == record["chosen"] else ""]
+                rows.append("| " + " | ".join(cells) + " |")
+            parts.append("\n".join(rows))
+    return "\n\n".join(parts)
+
+
 def _cell(value, ci) -> str:
     if value is None:
         return "–"
@@ -63,6 +86,9 @@ def write_report(results: dict, run_dir: Path) -> Path:
         main_table(results),
         "",
     ]
+    tuning = tuning_tables(results)
+    if tuning:
+        lines += ["## Tuning (validation texts only; excluded from every evaluation above)", "", tuning, ""]
     path = Path(run_dir) / "report.md"
     path.write_text("\n".join(lines))
     return path
