@@ -287,3 +287,19 @@ def test_idk_dpo_aligned_texts():
         many = [f"User {i} (@u{i}): post number {i}" for i in range(400)]
         picked = {t.split("): ", 1)[1] for t in method.aligned_texts(many, [lang] * 400, [[]] * 400)["forget_idk"]}
         assert picked == set(REFUSALS[lang]) and len(picked) >= 12
+
+
+def test_ga_loss_by_hand():
+    """Every position predicts (0.5, 0.25, 0.25): NLL of [0,1,2] = ln 4, of [0,0] = ln 2; GA = −mean."""
+
+    class Fixed(torch.nn.Module):
+        def forward(self, input_ids, attention_mask):
+            logits = torch.log(torch.tensor([0.5, 0.25, 0.25])).expand(*input_ids.shape, 3)
+            return type("Out", (), {"logits": logits})()
+
+    ids = torch.tensor([[0, 1, 2], [0, 0, 0]])
+    mask = torch.tensor([[1, 1, 1], [1, 1, 0]])
+    batch = {"forget": {"input_ids": ids, "attention_mask": mask, "labels": ids.masked_fill(mask == 0, -100)}}
+    loss, logs = GradientAscent(GradientAscent.Config()).loss(Fixed(), None, batch)
+    assert math.isclose(loss.item(), -(math.log(4) + math.log(2)) / 2, rel_tol=1e-6)
+    assert math.isclose(logs["forget_nll"], 1.5 * math.log(2), rel_tol=1e-6)

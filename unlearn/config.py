@@ -184,6 +184,8 @@ def _check_values(cfg: Config, sources: dict[str, str]) -> None:
             bad(f"data.{key}", "must lie strictly between 0 and 1")
     if not cfg.seeds:
         bad("seeds", "must list at least one seed")
+    if cfg.tune and cfg.data.objection_rounds > 1:
+        bad("tune", "with data.objection_rounds > 1 is not supported: tune on one round, then run the rounds")
     check_model_name(cfg.model.name, sources.get("model.name", "config"))
 
 

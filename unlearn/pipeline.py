@@ -7,6 +7,7 @@ of them, everything else does its work on the main process while the others wait
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from unlearn.metrics.evaluate import EVAL_SPLITS, compute_metrics, score_splits
 from unlearn.metrics.scoring import score
 from unlearn.models import build_base, load_model
 from unlearn.results import assemble_results
+from unlearn.sequential import round_texts
 from unlearn.stages import Stages, write_json_atomic
 from unlearn.train import make_accelerator, save_log, train
 from unlearn.tuning import RULE, describe, select, validation_indices, variants
@@ -91,33 +93,59 @@ def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
             raise PipelineError(f"{name}: fine-tuning {info['status']}: {info.get('message')}; "
                                 "lower finetune.lr or check the data")
         models[name] = (name, folder, info)
-    tuning = {}
+    tuning, rounds = {}, {}
+    original = models["original"][1:]
     for spec in cfg.methods:
         if cfg.tune and spec.grid:
             spec, tuning[spec.name] = _tune(run, spec, models, debug)
-        folder, info = _unlearn(run, spec, models["original"][1], debug)
+        if cfg.data.objection_rounds > 1:
+            folder, info, rounds[spec.name] = _sequential(run, spec, original, debug)
+        else:
+            folder, info = _unlearn(run, spec, original, debug)
         models[spec.name] = (METHODS[spec.name].kind, folder, info)
     out = {name: _evaluate(run, kind, folder, info) for name, (kind, folder, info) in models.items()}
     for name, record in tuning.items():
         out[name]["tuning"] = record
+    for name, history in rounds.items():
+        out[name]["rounds"] = history
     return out
 
 
-def _unlearn(run: SeedRun, spec: MethodSpec, original_dir: Path, debug: bool) -> tuple[Path | None, dict]:
-    """The unlearn stage of one method variant; a method that raises is recorded as failed."""
-    cfg = run.cfg
+def _unlearn(run: SeedRun, spec: MethodSpec, start: tuple, debug: bool, round_: int = 0) -> tuple[Path | None, dict]:
+    """The unlearn stage of one method variant from `start` = (stage folder, stage info);
+    `round_` > 0 applies that sequential request only. A method that raises is recorded as failed."""
+    cfg, (start_dir, start_info) = run.cfg, start
     method = {k: v for k, v in to_dict(spec).items() if k != "grid"}  # the sweep is not a setting
-    key = {"original": original_dir.name, "corpus": run.corpus_dir.name, "method": method,
-           "max_length": cfg.model.max_length, "seed": run.seed}
+    key = {"original": start_dir.name, "corpus": run.corpus_dir.name, "method": method,
+           "max_length": cfg.model.max_length, "seed": run.seed, **({"round": round_} if round_ else {})}
+    texts = round_texts(run.corpus, round_) if round_ else run.corpus.texts
+    start_model = (start_dir / start_info["model_path"]).resolve()
     try:
-        return run.stages.run(f"unlearn-{spec.name}", key,
-                              lambda out: _unlearn_stage(cfg, spec, run.seed, original_dir, run.corpus, out, run.acc))
+        return run.stages.run(f"unlearn-{spec.name}" + (f"-r{round_}" if round_ else ""), key,
+                              lambda out: _unlearn_stage(cfg, spec, run.seed, start_model, texts, out, run.acc))
     except Exception as err:  # one broken method never sinks the experiment
         if debug:
             raise
         info = {"status": "failed", "message": f"{type(err).__name__}: {err}", "wall_s": 0.0}
         run.stages.say(f"[failed] unlearn-{spec.name}: {info['message']}")
         return None, info
+
+
+def _sequential(run: SeedRun, spec: MethodSpec, start: tuple, debug: bool) -> tuple[Path | None, dict, list]:
+    """Apply the method once per objection round, each to the previous round's model; evaluate
+    every intermediate model on the splits as they stand then. Cost = all rounds together."""
+    rounds, history, wall = run.cfg.data.objection_rounds, [], 0.0
+    for r in range(1, rounds + 1):
+        folder, info = _unlearn(run, spec, start, debug, round_=r)
+        wall += float(info.get("wall_s", 0.0))
+        if info["status"] != "ok":
+            break
+        if r < rounds:
+            history.append({"round": r, **_evaluate(run, METHODS[spec.name].kind, folder, info,
+                                                    texts=round_texts(run.corpus, r, cumulative=True),
+                                                    tag={"round": r})})
+        start = (folder, info)
+    return folder, {**info, "wall_s": wall}, history
 
 
 def _tune(run: SeedRun, spec: MethodSpec, models: dict, debug: bool) -> tuple[MethodSpec, dict]:
@@ -127,7 +155,7 @@ def _tune(run: SeedRun, spec: MethodSpec, models: dict, debug: bool) -> tuple[Me
     baseline = _val_nll(run, models["original"], val["retain"])
     options, rows = variants(spec), []
     for variant in options:
-        folder, info = _unlearn(run, variant, models["original"][1], debug)
+        folder, info = _unlearn(run, variant, models["original"][1:], debug)
         row = {**describe(variant), "status": info["status"]}
         if info["status"] == "ok":
             row.update(forget_nll=_val_nll(run, (None, folder, info), val["forget"]),
@@ -199,14 +227,13 @@ def apply_method(method, model, ref_model, splits: dict, train_cfg, seed: int, a
     return result
 
 
-def _unlearn_stage(cfg, spec: MethodSpec, seed, original_dir, corpus, out, acc) -> dict:
-    """Apply one method to a fresh copy of the original model."""
+def _unlearn_stage(cfg, spec: MethodSpec, seed, start_model: Path, texts: dict, out, acc) -> dict:
+    """Apply one method to a fresh copy of `start_model` (the original, or the previous round's)."""
     method = METHODS[spec.name](spec.params)
-    if not method.trains:  # the model is the original itself: point at it, copy nothing
-        return {"status": "ok", "steps": 0, "model_path": f"../{original_dir.name}/model"}
-    model, tok = load_model(original_dir / "model")
-    ref = load_model(original_dir / "model")[0] if method.needs_ref else None
-    texts = corpus.texts
+    if not method.trains:  # the model is the start model itself: point at it, copy nothing
+        return {"status": "ok", "steps": 0, "model_path": os.path.relpath(start_model, out)}
+    model, tok = load_model(start_model)
+    ref = load_model(start_model)[0] if method.needs_ref else None
     splits = {"forget": encode(tok, texts["forget"]["text"], cfg.model.max_length)}
     if method.needs_retain:
         splits["retain"] = encode(tok, texts["retain"]["text"], cfg.model.max_length)
@@ -226,7 +253,7 @@ def _unlearn_stage(cfg, spec: MethodSpec, seed, original_dir, corpus, out, acc) 
     return _save_outcome(result, model, tok, out, acc)
 
 
-def _evaluate(run: SeedRun, kind, folder, info) -> dict:
+def _evaluate(run: SeedRun, kind, folder, info, texts: dict | None = None, tag: dict | None = None) -> dict:
     """Evaluate one model (cached by the model folder it reads); skip models that have none."""
     cfg, acc = run.cfg, run.acc
     entry = {"kind": kind, "status": info["status"], "metrics": {}, "ci": {},
@@ -238,14 +265,15 @@ def _evaluate(run: SeedRun, kind, folder, info) -> dict:
     model_dir = (folder / info["model_path"]).resolve()
     key = {"model": str(model_dir.relative_to(run.stages.run_dir.resolve())), "corpus": run.corpus_dir.name,
            "eval": to_dict(cfg.eval), "max_length": cfg.model.max_length, "versions": versions(), "seed": run.seed,
-           **({"exclude": run.exclude} if run.exclude else {})}
+           **({"exclude": run.exclude} if run.exclude else {}), **({"splits": tag} if tag else {})}
+    texts = texts or run.corpus.texts
 
     def build(out):
         if acc.is_main_process:
             model, tok = load_model(model_dir)
-            texts = {s: {"text": [t for i, t in enumerate(run.corpus.texts[s]["text"])
-                                  if i not in set(run.exclude.get(s, ()))]} for s in EVAL_SPLITS}
-            scored = score_splits(model, tok, texts, cfg.model.max_length, cfg.eval.batch_size,
+            kept = {s: {"text": [t for i, t in enumerate(texts[s]["text"])
+                                 if i not in set(run.exclude.get(s, ()))]} for s in EVAL_SPLITS}
+            scored = score_splits(model, tok, kept, cfg.model.max_length, cfg.eval.batch_size,
                                   cfg.eval.max_examples, acc.device)
             metrics, ci, arrays = compute_metrics(scored, run.seed)
             np.savez(out / "per_example.npz", **{f"{s}.{m}": v for s, per in arrays.items() for m, v in per.items()})

@@ -54,8 +54,9 @@ def _aggregate(entries: list[dict], seeds) -> dict:
         out["message"] = messages[0]
     if len(entries) > 1:
         out["per_seed"] = {str(s): e["metrics"] for s, e in zip(seeds, entries)}
-    if any("tuning" in e for e in entries):  # the sweep and choice of every seed
-        out["tuning"] = {str(s): e.get("tuning") for s, e in zip(seeds, entries)}
+    for extra in ("tuning", "rounds"):  # the sweep and choice / the per-round evaluations, per seed
+        if any(extra in e for e in entries):
+            out[extra] = {str(s): e.get(extra) for s, e in zip(seeds, entries)}
     return out
 
 
