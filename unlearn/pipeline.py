@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +70,7 @@ class SeedRun:
     corpus_dir: Path
     corpus: object
     exclude: dict[str, list[int]]  # validation rows left out of evaluation (tuning only)
+    val_refs: dict = field(default_factory=dict)  # retrain/original validation NLLs, scored once
 
 
 def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
@@ -151,8 +152,10 @@ def _sequential(run: SeedRun, spec: MethodSpec, start: tuple, debug: bool) -> tu
 def _tune(run: SeedRun, spec: MethodSpec, models: dict, debug: bool) -> tuple[MethodSpec, dict]:
     """Run every grid variant, score it on the validation texts, pick one by the declared rule."""
     val = {s: [run.corpus.texts[s]["text"][i] for i in run.exclude[s]] for s in ("forget", "retain")}
-    target = _val_nll(run, models["retrain"], val["forget"])
-    baseline = _val_nll(run, models["original"], val["retain"])
+    if not run.val_refs:  # the same for every method: score once per seed
+        run.val_refs.update(target=_val_nll(run, models["retrain"], val["forget"]),
+                            baseline=_val_nll(run, models["original"], val["retain"]))
+    target, baseline = run.val_refs["target"], run.val_refs["baseline"]
     options, rows = variants(spec), []
     for variant in options:
         folder, info = _unlearn(run, variant, models["original"][1:], debug)
