@@ -32,6 +32,11 @@ def sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return -logp.sum(dim=1) / mask.sum(dim=1).clamp(min=1)
 
 
+def batch_nll(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean over examples of each example's mean token NLL: the scalar every NLL term uses."""
+    return sequence_nll(forward_logits(model, batch), batch["labels"]).mean()
+
+
 def forward_logits(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Logits (B, T, V) of a causal LM on a padded batch."""
     return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits

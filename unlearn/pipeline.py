@@ -18,7 +18,7 @@ import torch
 from unlearn.config import Config, MethodSpec, to_dict
 from unlearn.corpus import build_corpus, load_corpus, save_corpus
 from unlearn.data import encode
-from unlearn.losses import forward_logits, sequence_nll
+from unlearn.losses import batch_nll
 from unlearn.methods import METHODS
 from unlearn.metrics import versions
 from unlearn.metrics.basic import nll
@@ -215,7 +215,7 @@ def _save_outcome(result, model, tok, out, acc) -> dict:
 
 
 def _nll_loss(model, ref_model, batch):
-    nll = sequence_nll(forward_logits(model, batch["train"]), batch["train"]["labels"]).mean()
+    nll = batch_nll(model, batch["train"])
     return nll, {}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from unlearn.losses import forward_logits, sequence_nll
+from unlearn.losses import batch_nll
 
 
 class GradientAscent:
@@ -29,5 +29,5 @@ class GradientAscent:
 
     def loss(self, model, ref_model, batch):
         """−mean NLL of the forget batch; logs the forget NLL itself."""
-        nll = sequence_nll(forward_logits(model, batch["forget"]), batch["forget"]["labels"]).mean()
+        nll = batch_nll(model, batch["forget"])
         return -nll, {"forget_nll": nll.item()}

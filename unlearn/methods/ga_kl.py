@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from unlearn.losses import forward_logits, sequence_nll, token_kl
+from unlearn.losses import batch_nll, forward_logits, token_kl
 
 
 class GAKL:
@@ -32,7 +32,7 @@ class GAKL:
 
     def loss(self, model, ref_model, batch):
         """−NLL_f + α·KL_r; logs the forget NLL and the retain KL."""
-        forget_nll = sequence_nll(forward_logits(model, batch["forget"]), batch["forget"]["labels"]).mean()
+        forget_nll = batch_nll(model, batch["forget"])
         with torch.no_grad():  # the reference is frozen
             ref_logits = forward_logits(ref_model, batch["retain"])
         kl = token_kl(ref_logits, forward_logits(model, batch["retain"]), batch["retain"]["labels"]).mean()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from unlearn.losses import forward_logits, sequence_nll
+from unlearn.losses import batch_nll
 
 
 class GradDiff:
@@ -30,7 +30,7 @@ class GradDiff:
 
     def loss(self, model, ref_model, batch):
         """−NLL_f + α·NLL_r; logs both NLLs."""
-        forget_nll = sequence_nll(forward_logits(model, batch["forget"]), batch["forget"]["labels"]).mean()
-        retain_nll = sequence_nll(forward_logits(model, batch["retain"]), batch["retain"]["labels"]).mean()
+        forget_nll = batch_nll(model, batch["forget"])
+        retain_nll = batch_nll(model, batch["retain"])
         loss = -forget_nll + self.cfg.alpha * retain_nll
         return loss, {"forget_nll": forget_nll.item(), "retain_nll": retain_nll.item()}

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from unlearn.losses import dpo_loss, forward_logits, sequence_logprob, sequence_nll, token_logprobs
+from unlearn.losses import batch_nll, dpo_loss, forward_logits, sequence_logprob, token_logprobs
 
 REFUSALS = {
     "en": ["I'd rather not share anything personal here.", "I don't know.", "I can't say anything about that.",
@@ -75,7 +75,7 @@ class IdkDPO:
             ref_w = sequence_logprob(forward_logits(ref_model, win), win["labels"])  # (B,)
         dpo = dpo_loss(logp_w, ref_w, logp_l, ref_l, self.cfg.beta)
         margin = self.cfg.beta * ((logp_w - ref_w) - (logp_l - ref_l))  # (B,) implicit reward margin
-        retain_nll = sequence_nll(forward_logits(model, batch["retain"]), batch["retain"]["labels"]).mean()
+        retain_nll = batch_nll(model, batch["retain"])
         logs = {"forget_nll": (-logp_l / mask_l.sum(dim=1).clamp(min=1)).mean().item(), "dpo": dpo.item(),
                 "retain_nll": retain_nll.item(), "reward_margin": margin.mean().item()}
         return dpo + self.cfg.alpha * retain_nll, logs

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from unlearn.losses import forward_logits, npo_loss, sequence_logprob, sequence_nll, token_logprobs
+from unlearn.losses import batch_nll, forward_logits, npo_loss, sequence_logprob, token_logprobs
 
 
 class NPO:
@@ -46,5 +46,5 @@ class NPO:
                 "npo": npo.item(), "log_ratio": (logp_theta - logp_ref).mean().item()}
         if self.cfg.alpha == 0:
             return npo, logs
-        retain_nll = sequence_nll(forward_logits(model, batch["retain"]), batch["retain"]["labels"]).mean()
+        retain_nll = batch_nll(model, batch["retain"])
         return npo + self.cfg.alpha * retain_nll, {**logs, "retain_nll": retain_nll.item()}

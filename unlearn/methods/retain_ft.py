@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from unlearn.losses import forward_logits, sequence_nll
+from unlearn.losses import batch_nll
 
 
 class RetainFT:
@@ -32,7 +32,7 @@ class RetainFT:
 
     def loss(self, model, ref_model, batch):
         """NLL_r; logs it and the forget NLL."""
-        retain_nll = sequence_nll(forward_logits(model, batch["retain"]), batch["retain"]["labels"]).mean()
+        retain_nll = batch_nll(model, batch["retain"])
         with torch.no_grad():  # measured only: the forget data never shapes the update
-            forget_nll = sequence_nll(forward_logits(model, batch["forget"]), batch["forget"]["labels"]).mean()
+            forget_nll = batch_nll(model, batch["forget"])
         return retain_nll, {"forget_nll": forget_nll.item(), "retain_nll": retain_nll.item()}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from unlearn.losses import forward_logits, sequence_nll, simnpo_loss
+from unlearn.losses import batch_nll, forward_logits, sequence_nll, simnpo_loss
 
 
 class SimNPO:
@@ -38,5 +38,5 @@ class SimNPO:
         logs = {"forget_nll": forget_nll.mean().item(), "simnpo": simnpo.item()}
         if self.cfg.alpha == 0:
             return simnpo, logs
-        retain_nll = sequence_nll(forward_logits(model, batch["retain"]), batch["retain"]["labels"]).mean()
+        retain_nll = batch_nll(model, batch["retain"])
         return simnpo + self.cfg.alpha * retain_nll, {**logs, "retain_nll": retain_nll.item()}

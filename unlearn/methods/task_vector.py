@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from unlearn.losses import forward_logits, sequence_nll
+from unlearn.losses import batch_nll
 
 
 class TaskVector:
@@ -33,7 +33,7 @@ class TaskVector:
 
     def loss(self, model, ref_model, batch):
         """Plain NLL on the forget batch (descent: this builds θ_reinforced)."""
-        nll = sequence_nll(forward_logits(model, batch["forget"]), batch["forget"]["labels"]).mean()
+        nll = batch_nll(model, batch["forget"])
         return nll, {"forget_nll": nll.item()}
 
     def finish(self, model, ref_model) -> None:
