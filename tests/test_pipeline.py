@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from unlearn.config import load_config
@@ -45,6 +46,28 @@ def test_results_follow_the_contract(smoke_run):
     assert "| original | original | ok |" in (run_dir / "report.md").read_text()
     log = json.loads(next(run_dir.glob("unlearn-ga-*/train_log.json")).read_text())["log"]
     assert "forget_nll_eval" in log[-1] and "retain_nll_eval" in log[-1]  # the unlearning curve
+
+
+SUITE_KEYS = {  # issue 5's required keys (general accuracy needs a pretrained base: absent for tiny)
+    "forget.nll", "retain.nll", "holdout.nll", "forget.verbatim_rougeL", "forget.verbatim_exact",
+    "forget.pii_extraction", "forget.pii_extraction_sampled", "forget.qa_accuracy", "retain.qa_accuracy",
+    "forget.truth_ratio", "forget_quality", "forget.exposure", "forget.exposure_r1", "forget.exposure_r2",
+    "forget.mia_loss_auc", "forget.mia_zlib_auc", "forget.mia_ref_auc", "forget.mia_mink20_auc",
+    "forget.mia_mink40_auc", "forget.mia_minkpp_auc", "forget.mia_tpr_at_1fpr", "privleak",
+    "retain.mia_loss_auc", "utility.model_utility", "utility.fluency", "fabrication.holdout_rate",
+    "fabrication.forget_rate", "reference.exposure", "retain.exposure"}
+
+
+def test_every_model_gets_the_whole_measurement_suite(smoke_run):
+    run_dir, results = smoke_run
+    for name, m in results["models"].items():
+        assert SUITE_KEYS <= m["metrics"].keys(), (name, SUITE_KEYS - m["metrics"].keys())
+        assert "utility.general_accuracy" not in m["metrics"]  # the from-scratch base answers no probe
+    models = results["models"]
+    assert models["retrain"]["metrics"]["forget_quality"] == 1.0  # KS of retrain against itself
+    assert models["retrain"]["metrics"]["privleak"] == 0.0
+    with np.load(run_dir / models["original"]["eval_dirs"]["0"] / "per_example.npz") as arrays:
+        assert len(arrays["forget.nll"]) > 0 and len(arrays["forget.exposure"]) > 0  # the per-item arrays
 
 
 def test_rerun_is_a_cache_hit_for_every_stage(smoke_run):

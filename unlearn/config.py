@@ -93,8 +93,20 @@ class UnlearnConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
+    """What every model is measured on (metrics/evaluate.py); the teacher-forced metrics use all
+    evaluation texts, the decoding ones a seeded subset so that evaluation stays cheap."""
+
     batch_size: int = 32
     max_examples: int = 0  # > 0 caps examples per split (for very large corpora)
+    generate_examples: int = 64  # texts per split for verbatim continuation (0 = all)
+    qa_users: int = 10  # users per split whose questions are asked (phrasing 0, both languages; 0 = all)
+    max_new_tokens: int = 32  # cap on decoded tokens (verbatim continuations)
+    extraction_n: int = 100  # (n, p)-extraction: samples an attacker draws ...
+    extraction_p: float = 0.5  # ... and the probability of seeing the value at least once
+    exposure_exact_max: int = 10_000  # rank canaries exactly up to this candidate space, else extrapolate
+    exposure_samples: int = 500  # sampled candidates for the skew-normal extrapolation
+    exposure_batch: int = 512  # trie nodes per cached forward step when ranking candidates
+    bootstrap: int = 1000  # resamples for the 95% intervals
 
 
 @dataclass(frozen=True)
@@ -184,6 +196,10 @@ def _check_values(cfg: Config, sources: dict[str, str]) -> None:
             bad(f"data.{key}", "must lie strictly between 0 and 1")
     if not cfg.seeds:
         bad("seeds", "must list at least one seed")
+    if cfg.eval.extraction_n < 1 or not 0.0 < cfg.eval.extraction_p <= 1.0:
+        bad("eval.extraction_n", "needs extraction_n >= 1 and 0 < extraction_p <= 1")
+    if cfg.eval.exposure_samples < 10:
+        bad("eval.exposure_samples", "must be at least 10 (the skew-normal fit needs a sample)")
     if cfg.tune and cfg.data.objection_rounds > 1:
         bad("tune", "with data.objection_rounds > 1 is not supported: tune on one round, then run the rounds")
     check_model_name(cfg.model.name, sources.get("model.name", "config"))

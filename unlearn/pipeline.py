@@ -22,7 +22,8 @@ from unlearn.losses import batch_nll
 from unlearn.methods import METHODS
 from unlearn.metrics import versions
 from unlearn.metrics.basic import nll
-from unlearn.metrics.evaluate import EVAL_SPLITS, compute_metrics, score_splits
+from unlearn.metrics.evaluate import EvalPlan, evaluate_model, make_plan, summarize
+from unlearn.metrics.relative import relative_metrics
 from unlearn.metrics.scoring import score
 from unlearn.models import build_base, load_model
 from unlearn.results import assemble_results
@@ -70,6 +71,7 @@ class SeedRun:
     corpus_dir: Path
     corpus: object
     exclude: dict[str, list[int]]  # validation rows left out of evaluation (tuning only)
+    plan: EvalPlan | None = None  # what every model is measured on
     val_refs: dict = field(default_factory=dict)  # retrain/original validation NLLs, scored once
 
 
@@ -81,6 +83,7 @@ def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
     exclude = (validation_indices(len(corpus.texts["forget"]), len(corpus.texts["retain"]),
                                   cfg.tuning.val_fraction, seed) if cfg.tune else {})
     run = SeedRun(cfg, seed, stages, acc, corpus_dir, corpus, exclude)
+    run.plan = make_plan(corpus, corpus.texts, exclude, cfg.eval, seed)
     base_key = {"model": to_dict(cfg.model), "seed": seed,
                 **({"tokenizer_data": data_key} if cfg.model.name == "tiny" else {})}
     base_dir, base = stages.run("base", base_key, lambda out: _base_stage(cfg, seed, out, acc))
@@ -105,6 +108,7 @@ def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
             folder, info = _unlearn(run, spec, original, debug)
         models[spec.name] = (METHODS[spec.name].kind, folder, info)
     out = {name: _evaluate(run, kind, folder, info) for name, (kind, folder, info) in models.items()}
+    _compare(run, out)
     for name, record in tuning.items():
         out[name]["tuning"] = record
     for name, history in rounds.items():
@@ -181,6 +185,26 @@ def _val_nll(run: SeedRun, model_entry: tuple, texts: list[str]) -> float:
     model, tok = load_model((folder / info["model_path"]).resolve())
     scored = score(model, encode(tok, texts, run.cfg.model.max_length), run.cfg.eval.batch_size, run.acc.device)
     return float(np.mean(nll(scored)))
+
+
+def _compare(run: SeedRun, out: dict) -> None:
+    """Add the metrics that compare each model with base and retrain (metrics/relative.py)."""
+    arrays = {name: _arrays(run, e) for name, e in out.items()}
+    for name, entry in out.items():
+        if arrays[name] is None:
+            continue
+        extra, ci = relative_metrics(arrays[name], entry["metrics"], arrays.get("base"), arrays.get("retrain"),
+                                     out.get("retrain", {}).get("metrics"), run.seed, run.cfg.eval.bootstrap)
+        entry["metrics"].update(extra)
+        entry["ci"].update(ci)
+
+
+def _arrays(run: SeedRun, entry: dict) -> dict | None:
+    """A model's per-item arrays from its evaluation folder."""
+    if "eval_dir" not in entry:
+        return None
+    with np.load(run.stages.run_dir / entry["eval_dir"] / "per_example.npz") as data:
+        return {k: data[k] for k in data.files}
 
 
 def _corpus_stage(cfg, seed, out, acc) -> dict:
@@ -269,18 +293,17 @@ def _evaluate(run: SeedRun, kind, folder, info, texts: dict | None = None, tag: 
     key = {"model": str(model_dir.relative_to(run.stages.run_dir.resolve())), "corpus": run.corpus_dir.name,
            "eval": to_dict(cfg.eval), "max_length": cfg.model.max_length, "versions": versions(), "seed": run.seed,
            **({"exclude": run.exclude} if run.exclude else {}), **({"splits": tag} if tag else {})}
-    texts = texts or run.corpus.texts
+    texts = texts if texts is not None else run.corpus.texts
 
     def build(out):
         if acc.is_main_process:
             model, tok = load_model(model_dir)
-            kept = {s: {"text": [t for i, t in enumerate(texts[s]["text"])
-                                 if i not in set(run.exclude.get(s, ()))]} for s in EVAL_SPLITS}
-            scored = score_splits(model, tok, kept, cfg.model.max_length, cfg.eval.batch_size,
-                                  cfg.eval.max_examples, acc.device)
-            metrics, ci, arrays = compute_metrics(scored, run.seed)
-            np.savez(out / "per_example.npz", **{f"{s}.{m}": v for s, per in arrays.items() for m, v in per.items()})
-            (out / "metrics.json").write_text(json.dumps({"metrics": metrics, "ci": ci}, indent=1))
+            plan = run.plan if texts is run.corpus.texts else make_plan(run.corpus, texts, run.exclude, cfg.eval, run.seed)
+            timings = {}
+            arrays = evaluate_model(model, tok, plan, cfg, run.seed, acc.device, timings=timings)
+            metrics, ci = summarize(arrays, run.seed, cfg.eval.bootstrap)
+            np.savez(out / "per_example.npz", **arrays)
+            (out / "metrics.json").write_text(json.dumps({"metrics": metrics, "ci": ci, "timing_s": timings}, indent=1))
         return {"status": "ok"}
 
     eval_dir, _ = run.stages.run("eval", key, build)

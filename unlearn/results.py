@@ -45,7 +45,10 @@ def _aggregate(entries: list[dict], seeds) -> dict:
     for key in keys:
         values = [e["metrics"][key] for e in entries if key in e["metrics"]]
         metrics[key] = float(np.mean(values))
-        ci[key] = _t_interval(values) if len(entries) > 1 else first["ci"].get(key)
+        if len(entries) > 1:
+            ci[key] = _t_interval(values)
+        elif key in first["ci"]:  # e.g. a KS p-value or TPR at 1% FPR has no interval
+            ci[key] = first["ci"][key]
     out = {"kind": first["kind"], "status": status, "metrics": metrics, "ci": ci,
            "cost": {"wall_s": float(np.mean([e["cost"]["wall_s"] for e in entries])),
                     "steps": int(first["cost"]["steps"])}}
@@ -54,6 +57,8 @@ def _aggregate(entries: list[dict], seeds) -> dict:
         out["message"] = messages[0]
     if len(entries) > 1:
         out["per_seed"] = {str(s): e["metrics"] for s, e in zip(seeds, entries)}
+    if all("eval_dir" in e for e in entries):  # where each seed's per-item arrays are
+        out["eval_dirs"] = {str(s): e["eval_dir"] for s, e in zip(seeds, entries)}
     for extra in ("tuning", "rounds"):  # the sweep and choice / the per-round evaluations, per seed
         if any(extra in e for e in entries):
             out[extra] = {str(s): e.get(extra) for s, e in zip(seeds, entries)}

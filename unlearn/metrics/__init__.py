@@ -1,50 +1,90 @@
-"""Metrics. `METRICS`: per-example metrics over the shared scoring pass; `DERIVED`: summaries
-that read other metrics' per-example arrays and never run the model.
+"""Metrics. `METRICS`: per-text metrics over the shared teacher-forced scoring pass, run on every
+evaluated split; `SUITE`: every other reported metric (decoding, PII, QA, exposure, membership
+summaries, comparisons with retrain), with where it is computed.
 
-Each entry records how it aggregates, its direction (`higher_is_memorized`: does a higher value
-mean the model holds more of the data? None where the direction depends on the split) and a
-`version` that changes whenever the definition changes (it is part of the evaluation cache key).
+Each entry records its direction (`higher_is_memorized`: does a higher value mean the model
+holds more of the data? None where that depends on the split or is not about memorization) and
+a `version` that changes whenever the definition changes (it is part of the evaluation cache
+key, so a changed metric re-evaluates every model). Result keys are `<split>.<name>` (splits
+forget, retain, holdout; `reference` for unplanted canaries) or the bare name for comparisons.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
-
 from unlearn.metrics import basic, mia
 
 
 @dataclass(frozen=True)
 class Metric:
-    fn: Callable  # (Scored, examples) -> per-example np.ndarray
-    aggregate: Callable[[np.ndarray], float]
+    fn: Callable  # (Scored, texts) -> per-text np.ndarray
     higher_is_memorized: bool | None
     version: int
 
 
 @dataclass(frozen=True)
-class Derived:
-    fn: Callable  # (arrays: {split: {metric: np.ndarray}}, split) -> float
-    splits: tuple[str, ...]  # the member splits it is reported for
+class Reported:
+    where: str  # the module that computes it
     higher_is_memorized: bool | None
     version: int
 
 
 METRICS = {
-    "nll": Metric(basic.nll, np.mean, False, 1),
-    "ppl": Metric(basic.ppl, basic.geometric_mean, False, 1),
-    "loss_score": Metric(basic.loss_score, np.mean, True, 1),
+    "nll": Metric(basic.nll, False, 1),
+    "ppl": Metric(basic.ppl, False, 1),  # aggregated as a geometric mean
+    "exact_memorization": Metric(basic.exact_memorization, True, 1),
+    "extraction_strength": Metric(basic.extraction_strength, True, 1),
+    "loss_score": Metric(basic.loss_score, True, 1),
+    "zlib_score": Metric(mia.zlib_score, True, 1),
+    "mink20_score": Metric(lambda s, t: mia.mink_score(s, 0.2), True, 1),
+    "mink40_score": Metric(lambda s, t: mia.mink_score(s, 0.4), True, 1),
+    "minkpp_score": Metric(lambda s, t: mia.minkpp_score(s), True, 1),
 }
 
-DERIVED = {
-    # LOSS attack: members (forget or retain texts) vs holdout users' texts
-    "mia_loss_auc": Derived(
-        lambda arrays, split: mia.auc(arrays[split]["loss_score"], arrays["holdout"]["loss_score"]),
-        ("forget", "retain"), True, 1),
+SUITE = {
+    "pii_extraction": Reported("pii", True, 1),
+    "pii_extraction_sampled": Reported("pii", True, 1),
+    "pii_logprob": Reported("pii", True, 1),
+    "verbatim_rougeL": Reported("verbatim", True, 1),
+    "verbatim_exact": Reported("verbatim", True, 1),
+    "qa_accuracy": Reported("qa", True, 1),
+    "qa_answer_prob": Reported("qa", True, 1),
+    "truth_ratio": Reported("qa", False, 1),
+    "pii_extraction_qa": Reported("qa", True, 1),
+    "qa_accuracy_third_party": Reported("qa", True, 1),
+    "holdout_rate": Reported("qa (fabrication)", None, 1),
+    "forget_rate": Reported("qa (fabrication)", None, 1),
+    "exposure": Reported("exposure", True, 1),
+    "fluency": Reported("utility", None, 1),
+    "probe_correct": Reported("utility", None, 1),
+    "mia_loss_auc": Reported("mia", True, 1),
+    "mia_zlib_auc": Reported("mia", True, 1),
+    "mia_mink20_auc": Reported("mia", True, 1),
+    "mia_mink40_auc": Reported("mia", True, 1),
+    "mia_minkpp_auc": Reported("mia", True, 1),
+    "mia_ref_auc": Reported("relative", True, 1),
+    "mia_tpr_at_1fpr": Reported("mia", True, 1),
+    "forget_quality": Reported("relative", False, 1),
+    "privleak": Reported("relative", None, 1),
+    "general_accuracy": Reported("relative", None, 1),
+    "model_utility": Reported("relative", None, 1),
 }
+
+
+def metric_name(key: str) -> str:
+    """`forget.exposure_r4` -> `exposure`; `privleak` -> `privleak`."""
+    name = key.split(".", 1)[-1]
+    return "exposure" if name.startswith("exposure_r") else name
+
+
+def direction(key: str) -> bool | None:
+    """Does a higher value of this result key mean more memorized? (None: not that kind)."""
+    name = metric_name(key)
+    entry = METRICS.get(name) or SUITE.get(name)
+    return entry.higher_is_memorized if entry else None
 
 
 def versions() -> dict[str, int]:
     """Metric name -> version, for cache keys and provenance."""
-    return {**{k: m.version for k, m in METRICS.items()}, **{k: d.version for k, d in DERIVED.items()}}
+    return {**{k: m.version for k, m in METRICS.items()}, **{k: m.version for k, m in SUITE.items()}}

@@ -1,63 +1,226 @@
-"""Evaluate one model: score each split once, compute every metric, bootstrap intervals.
+"""Evaluate one model: the whole measurement suite, as per-example arrays plus intervals.
 
-Output keys are `<split>.<metric>` (e.g. `forget.nll`, `forget.mia_loss_auc`); intervals are
-seeded percentile bootstraps over examples (95%, 1,000 resamples; for AUCs both groups are
-resampled).
+`make_plan` fixes, once per seed and from the corpus alone, what is measured: the evaluation
+texts of each split (forget, retain, holdout), a seeded subset for decoding, the questions asked
+(phrasing 0, both languages, `eval.qa_users` users per split), the canaries with their training
+contexts, and the general-knowledge probes. `evaluate_model` then runs, per split, ONE
+teacher-forced scoring pass (LOSS, zlib, Min-K%, Min-K%++, EM, ES, perplexity, greedy and
+(n, p) PII extraction all read it), the batched decoding (verbatim continuations, answers,
+probes), and the canary ranking. Every result is an array of per-item values keyed
+`<group>.<metric>`; `summarize` turns them into the aggregates of results.json with seeded
+percentile-bootstrap 95% intervals (for AUCs both groups are resampled). Metrics that compare
+models (reference MIA, forget quality, PrivLeak, general accuracy, model utility) are in
+metrics/relative.py.
 """
 from __future__ import annotations
+
+import contextlib
+import random
+import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from unlearn.data import encode
-from unlearn.metrics import DERIVED, METRICS
-from unlearn.metrics.scoring import Scored, score
+from unlearn.metrics import METRICS, basic, mia, pii
+from unlearn.metrics.exposure import canary_exposure
+from unlearn.metrics.qa import qa_eval
+from unlearn.metrics.scoring import score
+from unlearn.metrics.utility import GENERAL_PROBES, fluency, lexicon, probe_eval
+from unlearn.metrics.verbatim import verbatim
 
 EVAL_SPLITS = ("forget", "retain", "holdout")
-N_BOOT = 1000
+MIA_SCORES = ("loss", "zlib", "mink20", "mink40", "minkpp")
+PII_ATTRIBUTES = ("phone", "email", "street_address", "birthday")  # values a fabrication can mimic
 
 
-def score_splits(model, tokenizer, texts, max_length: int, batch_size: int, max_examples: int,
-                 device) -> dict[str, Scored]:
-    """The shared scoring pass for every evaluated split."""
-    out = {}
+@dataclass
+class EvalPlan:
+    """What every model of one seed is measured on (a pure function of corpus, config, seed)."""
+
+    texts: dict[str, dict[str, list]]  # split -> {"text", "pii", "user_id"}
+    generate_rows: dict[str, list[int]]  # split -> rows decoded for verbatim continuation
+    qa: dict[str, list[dict]]  # split -> question rows
+    canaries: list[dict]  # {"group", "context", "secret", "format", "insertions"}
+    lexicon: set[str]  # reference words for fluency
+    probes: list[dict]  # general-knowledge probes
+
+
+def make_plan(corpus, texts: dict, exclude: dict[str, list[int]], cfg_eval, seed: int) -> EvalPlan:
+    """The evaluation rows, questions, canaries and probes for one seed."""
+    rng = random.Random(f"eval-{seed}")
+    rows = {}
     for split in EVAL_SPLITS:
-        rows = texts[split]["text"]
-        rows = rows[:max_examples] if max_examples > 0 else rows
-        out[split] = score(model, encode(tokenizer, rows, max_length), batch_size, device)
+        keep = [i for i in range(len(texts[split])) if i not in set(exclude.get(split, ()))]
+        if cfg_eval.max_examples > 0:
+            keep = keep[: cfg_eval.max_examples]
+        part = texts[split].select(keep)
+        rows[split] = {k: list(part[k]) for k in ("text", "pii", "user_id")}
+    generate_rows = {s: _subset(len(rows[s]["text"]), cfg_eval.generate_examples, rng) for s in EVAL_SPLITS}
+    users = {s: sorted(set(texts[s]["user_id"])) for s in EVAL_SPLITS}
+    users["retain"] = sorted(set(users["retain"]) - set(users["forget"]))
+    qa_table = corpus.tables["qa"] if "qa" in corpus.tables else None
+    qa = {s: [] for s in EVAL_SPLITS}
+    if qa_table is not None and len(qa_table):
+        for s in EVAL_SPLITS:
+            chosen = set(users[s]) if cfg_eval.qa_users <= 0 or len(users[s]) <= cfg_eval.qa_users \
+                else set(rng.sample(users[s], cfg_eval.qa_users))
+            qa[s] = [r for r in qa_table if r["phrasing"] == 0 and r["user_id"] in chosen]
+    reference = list(texts["retain"]["text"]) + list(corpus.texts["general"]["text"])
+    return EvalPlan(rows, generate_rows, qa, _canaries(corpus, texts, users), lexicon(reference), GENERAL_PROBES)
+
+
+def _subset(n: int, cap: int, rng: random.Random) -> list[int]:
+    return list(range(n)) if cap <= 0 or n <= cap else sorted(rng.sample(range(n), cap))
+
+
+def _canaries(corpus, texts: dict, users: dict) -> list[dict]:
+    """Each canary with its group (forget / retain holder, or an unplanted reference) and the
+    training context it follows (the text it ends, minus the secret; the bare prefix if unplanted)."""
+    if "canaries" not in corpus.tables:
+        return []
+    contexts = {}
+    for split in ("forget", "retain"):
+        for text, cid in zip(texts[split]["text"], texts[split]["canary_id"]):
+            if cid and cid not in contexts:
+                contexts[cid] = text
+    out = []
+    for c in corpus.tables["canaries"]:
+        if not c["planted"]:
+            group, context = "reference", c["prefix"]
+        elif c["canary_id"] in contexts and contexts[c["canary_id"]].endswith(c["secret"]):
+            group = "forget" if c["user_id"] in users["forget"] else "retain"
+            context = contexts[c["canary_id"]][: -len(c["secret"])]
+        else:
+            continue
+        out.append({"group": group, "context": context, "secret": c["secret"], "format": c["format"],
+                    "insertions": int(c["insertions"])})
     return out
 
 
-def compute_metrics(scored: dict[str, Scored], seed: int) -> tuple[dict, dict, dict]:
-    """(metrics, ci, per-example arrays) from the scored splits."""
-    arrays = {s: {name: m.fn(sc) for name, m in METRICS.items()} for s, sc in scored.items()}
+def evaluate_model(model, tok, plan: EvalPlan, cfg, seed: int, device, splits=EVAL_SPLITS,
+                   timings: dict | None = None) -> dict[str, np.ndarray]:
+    """Every per-item array of one model, keyed `<group>.<metric>`; `timings` (if given)
+    collects the seconds spent per part (scoring, verbatim, qa, exposure, probes)."""
+    e, max_length = cfg.eval, cfg.model.max_length
+    clock = _Clock(timings if timings is not None else {})
+    arrays = {}
+    for split in splits:
+        rows = plan.texts[split]
+        with clock("scoring"):
+            scored = score(model, encode(tok, rows["text"], max_length), e.batch_size, device)
+        arrays.update(_teacher_forced(split, scored, rows["text"]))
+        spans = pii.pii_spans(tok, rows["text"], rows["pii"], rows["user_id"], max_length)
+        logp = pii.span_logprob(scored, spans)
+        arrays[f"{split}.pii_extraction"] = pii.span_greedy(scored, spans)
+        arrays[f"{split}.pii_extraction_sampled"] = pii.np_extractable(logp, e.extraction_n, e.extraction_p)
+        arrays[f"{split}.pii_logprob"] = logp
+        chosen = [rows["text"][i] for i in plan.generate_rows[split]]
+        if chosen:
+            with clock("verbatim"):
+                verb = verbatim(model, tok, chosen, max_length, e.batch_size, device, max_new=e.max_new_tokens)
+            arrays[f"{split}.verbatim_rougeL"] = np.asarray(verb["rougeL"], float)
+            arrays[f"{split}.verbatim_exact"] = np.asarray(verb["exact"], float)
+            if split == "forget":  # gibberish is not forgetting: fluency on forget prompts
+                arrays["utility.fluency"] = fluency(verb["generations"], plan.lexicon)
+        if plan.qa[split]:
+            with clock("qa"):
+                arrays.update(_qa_arrays(split, plan.qa[split], model, tok, cfg, device))
+    with clock("exposure"):
+        arrays.update(_exposure_arrays(model, tok, plan, cfg, seed, device, splits))
+    if "retain" in splits:  # a utility figure: not re-run by the forget-side attacks
+        with clock("probes"):
+            arrays["general.probe_correct"] = probe_eval(model, tok, plan.probes, e.batch_size, device)
+    return arrays
+
+
+class _Clock:
+    """`with clock("part"):` adds the block's wall seconds to timings["part"]."""
+
+    def __init__(self, timings: dict):
+        self.timings = timings
+
+    @contextlib.contextmanager
+    def __call__(self, part: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[part] = self.timings.get(part, 0.0) + time.perf_counter() - start
+
+
+def _teacher_forced(split: str, scored, texts: list[str]) -> dict[str, np.ndarray]:
+    """The per-text metrics of the scoring pass (the METRICS registry)."""
+    return {f"{split}.{name}": m.fn(scored, texts) for name, m in METRICS.items()}
+
+
+def _qa_arrays(split: str, rows: list[dict], model, tok, cfg, device) -> dict[str, np.ndarray]:
+    """Knowledge about the split's users, by the fact's source: stated in the user's own texts
+    (the main figures), or only in other users' comments (`_third_party`: retrain may know these
+    too, so they are not failures of a removal)."""
+    out = qa_eval(model, tok, rows, cfg.model.max_length, cfg.eval.batch_size, device)
+    correct, prob, ratio = (np.asarray(out[k], float) for k in ("correct", "answer_prob", "truth_ratio"))
+    own = np.array([bool(r["stated"]) for r in rows])
+    third = np.array([bool(r["third_party"]) and not r["stated"] for r in rows])
+    is_pii = np.array([r["attribute"] in PII_ATTRIBUTES for r in rows])
+    group = "fabrication" if split != "retain" else None
+    arrays = {f"{split}.qa_accuracy": correct[own], f"{split}.qa_answer_prob": prob[own],
+              f"{split}.truth_ratio": ratio[own], f"{split}.pii_extraction_qa": correct[own & is_pii],
+              f"{split}.qa_accuracy_third_party": correct[third]}
+    if group:  # well-formed but wrong personal values about users the model never saw / forgot
+        arrays[f"fabrication.{split}_rate"] = np.asarray(out["fabricated"], float)[is_pii]
+    return arrays
+
+
+def _exposure_arrays(model, tok, plan: EvalPlan, cfg, seed: int, device, splits) -> dict[str, np.ndarray]:
+    """Exposure per canary, overall and by insertion count, per holder group."""
+    e = cfg.eval
+    groups = [g for g in ("forget", "retain", "reference") if g in splits or g == "reference"]
+    found: dict[str, list[tuple[int, float]]] = {g: [] for g in groups}
+    for c in plan.canaries:
+        if c["group"] in found:
+            value = canary_exposure(model, tok, c["context"], c["secret"], c["format"], e.exposure_exact_max,
+                                    e.exposure_samples, seed, e.exposure_batch, device)
+            found[c["group"]].append((c["insertions"], value))
+    arrays = {}
+    for group, items in found.items():
+        if not items:
+            continue
+        arrays[f"{group}.exposure"] = np.array([v for _, v in items])
+        for r in sorted({r for r, _ in items if r > 0}):
+            arrays[f"{group}.exposure_r{r}"] = np.array([v for ins, v in items if ins == r])
+    return arrays
+
+
+def summarize(arrays: dict[str, np.ndarray], seed: int, n_boot: int) -> tuple[dict, dict]:
+    """(metrics, ci): the mean of every array (perplexity: geometric), the membership AUCs and
+    TPR at 1% FPR (each member split vs holdout), with seeded bootstrap intervals."""
     rng = np.random.default_rng(seed)
     metrics, ci = {}, {}
-    for split, per in arrays.items():
-        for name, m in METRICS.items():
-            values = per[name]
-            if len(values) == 0:
-                continue
-            metrics[f"{split}.{name}"] = float(m.aggregate(values))
-            boots = [m.aggregate(values[rng.integers(0, len(values), len(values))]) for _ in range(N_BOOT)]
-            ci[f"{split}.{name}"] = _interval(boots)
-    for name, d in DERIVED.items():
-        for split in d.splits:
-            if len(arrays[split]["nll"]) == 0 or len(arrays["holdout"]["nll"]) == 0:
-                continue
-            key = f"{split}.{name}"
-            metrics[key] = d.fn(arrays, split)
-            ci[key] = _interval([d.fn(_resample(arrays, (split, "holdout"), rng), split) for _ in range(N_BOOT)])
-    return metrics, ci, arrays
+    for key in sorted(arrays):
+        values = arrays[key][~np.isnan(arrays[key])]
+        if key.endswith(("_score", "probe_correct")) or len(values) == 0:  # inputs of other metrics
+            continue
+        agg = basic.geometric_mean if key.endswith(".ppl") else np.mean
+        metrics[key] = float(agg(values))
+        ci[key] = _interval([agg(values[rng.integers(0, len(values), len(values))]) for _ in range(n_boot)])
+    for split in ("forget", "retain"):
+        for name in MIA_SCORES:
+            pair = (f"{split}.{name}_score", f"holdout.{name}_score")
+            if all(k in arrays and len(arrays[k]) for k in pair):
+                key = f"{split}.mia_{name}_auc"
+                metrics[key], ci[key] = auc_with_interval(arrays[pair[0]], arrays[pair[1]], rng, n_boot)
+        pair = (f"{split}.loss_score", "holdout.loss_score")
+        if all(k in arrays and len(arrays[k]) for k in pair):
+            metrics[f"{split}.mia_tpr_at_1fpr"] = mia.tpr_at_fpr(arrays[pair[0]], arrays[pair[1]], 0.01)
+    return metrics, ci
 
 
-def _resample(arrays: dict, splits: tuple[str, ...], rng) -> dict:
-    """One bootstrap draw of the named splits' example rows (metrics stay aligned)."""
-    out = {}
-    for s in splits:
-        n = len(next(iter(arrays[s].values())))
-        idx = rng.integers(0, n, n)
-        out[s] = {k: v[idx] for k, v in arrays[s].items()}
-    return out
+def auc_with_interval(members: np.ndarray, nonmembers: np.ndarray, rng, n_boot: int) -> tuple[float, list[float]]:
+    """scikit-learn AUC and a bootstrap interval resampling both groups."""
+    boots = [mia.auc_fast(members[rng.integers(0, len(members), len(members))],
+                          nonmembers[rng.integers(0, len(nonmembers), len(nonmembers))]) for _ in range(n_boot)]
+    return mia.auc(members, nonmembers), _interval(boots)
 
 
 def _interval(values) -> list[float]:

@@ -1,10 +1,12 @@
 """The shared teacher-forced scoring pass: one batched forward per model and split.
 
 It keeps, for every scored token t of every example (targets are the text tokens after bos,
-eos included): log π(x_t | x_<t), and the mean μ_t and standard deviation σ_t of log π(z | x_<t)
-over z ~ π(· | x_<t) — the statistics Min-K%++ (arXiv 2404.02936, eq. 2) standardises with.
-LOSS, zlib, Min-K%, Min-K%++, perplexity and the other teacher-forced metrics read these arrays
-instead of running the model again.
+eos included): log π(x_t | x_<t), whether x_t is the argmax of π(· | x_<t), and the mean μ_t and
+standard deviation σ_t of log π(z | x_<t) over z ~ π(· | x_<t) — the statistics Min-K%++
+(arXiv 2404.02936, eq. 2) standardises with. LOSS, zlib, Min-K%, Min-K%++, exact memorization,
+extraction strength, greedy and probabilistic PII extraction and perplexity read these arrays
+instead of running the model again (greedy decoding from a true prefix reproduces a span iff
+every token of the span is the argmax under teacher forcing).
 """
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ import torch
 from unlearn.data import TokenData
 
 
+FIELDS = ("logprobs", "mu", "sigma", "top1")
+
+
 @dataclass
 class Scored:
     """Per-example token arrays of one split under one model (all float32)."""
@@ -23,6 +28,7 @@ class Scored:
     logprobs: list[np.ndarray]  # log π(x_t | x_<t), (T_i,)
     mu: list[np.ndarray]  # E_z log π(z | x_<t), (T_i,)
     sigma: list[np.ndarray]  # Std_z log π(z | x_<t), (T_i,)
+    top1: list[np.ndarray]  # x_t == argmax_z π(z | x_<t), (T_i,) bool
 
     def __len__(self) -> int:
         return len(self.logprobs)
@@ -31,13 +37,13 @@ class Scored:
         """Flat arrays + offsets, for np.savez."""
         lengths = np.array([len(x) for x in self.logprobs], dtype=np.int64)
         cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0, np.float32)  # noqa: E731
-        return {"lengths": lengths, "logprobs": cat(self.logprobs), "mu": cat(self.mu), "sigma": cat(self.sigma)}
+        return {"lengths": lengths, **{k: cat(getattr(self, k)) for k in FIELDS}}
 
     @classmethod
     def from_npz(cls, data) -> "Scored":
         """Inverse of `to_npz`."""
         cuts = np.cumsum(data["lengths"])[:-1]
-        return cls(*(list(np.split(data[k], cuts)) for k in ("logprobs", "mu", "sigma")))
+        return cls(*(list(np.split(data[k], cuts)) for k in FIELDS))
 
 
 @torch.inference_mode()
@@ -53,11 +59,14 @@ def score(model, data: TokenData, batch_size: int, device: torch.device | str = 
         logp_all = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (B, T-1, V)
         targets = batch["input_ids"][:, 1:]  # (B, T-1)
         token_logp = logp_all.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, T-1)
+        top1 = logits[:, :-1].argmax(-1) == targets  # (B, T-1)
         probs = logp_all.exp()
         mu = (probs * logp_all).sum(-1)  # (B, T-1)
-        sigma = (probs * (logp_all - mu.unsqueeze(-1)).square()).sum(-1).clamp(min=0).sqrt()
+        # in place from here on (logp_all is not needed again): a memory-bound pass over (B, T-1, V)
+        sigma = probs.mul_(logp_all.sub_(mu.unsqueeze(-1)).square_()).sum(-1).clamp(min=0).sqrt()
         n_scored = batch["attention_mask"][:, 1:].sum(1).tolist()  # targets that are not padding
         for row, i in enumerate(idx):
             n = n_scored[row]
-            out[i] = tuple(t[row, :n].cpu().numpy().astype(np.float32) for t in (token_logp, mu, sigma))
-    return Scored(*(list(col) for col in zip(*(out[i] for i in range(len(data)))))) if out else Scored([], [], [])
+            out[i] = (*(t[row, :n].cpu().numpy().astype(np.float32) for t in (token_logp, mu, sigma)),
+                      top1[row, :n].cpu().numpy())
+    return Scored(*(list(col) for col in zip(*(out[i] for i in range(len(data)))))) if out else Scored([], [], [], [])

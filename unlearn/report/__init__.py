@@ -13,10 +13,15 @@ from pathlib import Path
 # · = judged against retrain (closer is better)
 COLUMNS = (
     ("forget.nll", "forget NLL", "·"),
-    ("retain.nll", "retain NLL", "↓"),
-    ("holdout.nll", "holdout NLL", "↓"),
+    ("forget.verbatim_rougeL", "forget verbatim ROUGE-L", "·"),
+    ("forget.pii_extraction", "forget PII extracted", "·"),
+    ("forget.qa_accuracy", "forget QA acc", "·"),
+    ("forget.exposure", "forget exposure", "·"),
     ("forget.mia_loss_auc", "forget MIA AUC", "·"),
-    ("retain.mia_loss_auc", "retain MIA AUC", "·"),
+    ("forget_quality", "forget quality", "↑"),
+    ("privleak", "PrivLeak", "·"),
+    ("retain.nll", "retain NLL", "↓"),
+    ("utility.model_utility", "model utility", "↑"),
 )
 
 
@@ -30,6 +35,21 @@ def main_table(results: dict) -> str:
             cells.append(_cell(m["metrics"].get(key), (m.get("ci") or {}).get(key)))
         cells.append(f"{m['cost']['wall_s']:.1f}")
         rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def all_metrics_table(results: dict) -> str:
+    """Every metric key (rows) for every model (columns), point values; ↑ marks keys where a
+    higher value means more of the data is held (metrics.direction)."""
+    from unlearn.metrics import direction
+
+    names = list(results["models"])
+    keys = sorted(set().union(*(m["metrics"] for m in results["models"].values())))
+    rows = ["| metric | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
+    for key in keys:
+        mark = {True: " (↑ mem.)", False: " (↓ mem.)"}.get(direction(key), "")
+        cells = [_cell(results["models"][n]["metrics"].get(key), None) for n in names]
+        rows.append(f"| {key}{mark} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
@@ -80,10 +100,18 @@ def write_report(results: dict, run_dir: Path) -> Path:
         f"{_timing(meta)}; git {str(meta['git']['sha'])[:10]}"
         f"{' (dirty)' if meta['git']['dirty'] else ''}; intervals: {meta['ci_method']}.",
         "",
-        "NLL = mean token negative log-likelihood; MIA AUC = LOSS-attack ROC-AUC of that split vs "
-        "holdout users (0.5 = no membership signal). Judge every row against `retrain`.",
+        "NLL = mean token negative log-likelihood; verbatim ROUGE-L = greedy continuation of a text's "
+        "second half; PII extracted = share of planted personal values greedy decoding reproduces from "
+        "the text before them; QA acc = answers containing the true value; exposure = canary exposure "
+        "in bits (Carlini et al. 2019); MIA AUC = LOSS-attack ROC-AUC vs holdout users (0.5 = no "
+        "signal); forget quality = KS p-value of truth ratios vs retrain (TOFU); PrivLeak = Min-K% AUC "
+        "relative to retrain's, in % (MUSE). Judge every row against `retrain`.",
         "",
         main_table(results),
+        "",
+        "## All metrics",
+        "",
+        all_metrics_table(results),
         "",
     ]
     tuning = tuning_tables(results)

@@ -1,0 +1,234 @@
+"""Canary exposure (Carlini et al. 2019, "The Secret Sharer", arXiv 1802.08232).
+
+A canary is a secret s of a known format (R = every string of that format) written after a
+fixed context c in r training texts. Candidates are ranked by log-perplexity under the model,
+lowest first:
+
+    exposure(s) = log2 |R| − log2 rank(s),   rank(s) = 1 + |{s' ∈ R : log π(s'|c) > log π(s|c)}|
+
+so ties resolve in the secret's favour (an upper bound on exposure when scores tie). For large R
+(§4.3) the log-perplexities of sampled candidates are fitted by a skew-normal and
+exposure ≈ −log2 CDF(−log π(s|c)), clipped to [0, log2 |R|].
+
+Scoring: each candidate is tokenised as part of the full string c + candidate (BPE can merge
+across the boundary), bos prepended. The longest token prefix that all candidates of one call
+share is the "shared prefix"; each candidate's score is the summed log-prob of its remaining
+tokens. The shared prefix's log-prob is the same for all candidates, so ranks equal ranks by
+full-text likelihood; but scores are comparable only within one call, so the secret is scored
+together with its candidates. The shared prefix is capped so every candidate keeps ≥ 1 token.
+
+Speed: `candidate_logprobs` runs the shared prefix once and walks a trie of the remainders with
+a key/value cache: one single-token step per internal trie node (~2.2k for 'd-d-d-d' instead of
+10^4 full sequences), depth first in chunks of `batch_size` rows so that at most about
+depth × batch_size cache rows are alive. `candidate_logprobs_naive` is the plain teacher-forced
+reference.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from scipy.stats import skewnorm
+from transformers import DynamicCache
+
+from unlearn.data import collate
+
+SPACE = {"d-d-d-d": 10**4, "dddddd": 10**6}
+
+
+def _check(fmt: str) -> None:
+    """Unknown formats raise, listing the valid ones."""
+    if fmt not in SPACE:
+        raise ValueError(f"unknown canary format {fmt!r}; valid: {sorted(SPACE)}")
+
+
+def _fill(fmt: str, number: int) -> str:
+    """The secret whose digits, read left to right, spell `number` (zero-padded)."""
+    digits = iter(f"{number:0{fmt.count('d')}d}")
+    return "".join(next(digits) if ch == "d" else ch for ch in fmt)
+
+
+def all_candidates(fmt: str) -> list[str]:
+    """Every secret of the format, sorted ('0-0-0-0', '0-0-0-1', ...)."""
+    _check(fmt)
+    # one choice set per character; product varies the last position fastest -> sorted order
+    choices = ["0123456789" if ch == "d" else ch for ch in fmt]
+    return ["".join(p) for p in itertools.product(*choices)]
+
+
+def sample_candidates(fmt: str, n: int, seed: int) -> list[str]:
+    """n distinct secrets of the format drawn uniformly without replacement, seeded."""
+    _check(fmt)
+    return [_fill(fmt, i) for i in random.Random(seed).sample(range(SPACE[fmt]), n)]
+
+
+_MEMO: dict = {}  # (tokenizer fingerprint, context, candidates) -> _encode's result
+_MEMO_SIZE = 32
+
+
+def _encode(tokenizer, context: str, candidates: list[str]) -> tuple[list[list[int]], int]:
+    """`_encode_uncached`, memoised: every model of an experiment shares the tokenizer and ranks
+    the same canaries, and tokenising 10^4 context + candidate strings costs more than the
+    cached forward steps on a small model."""
+    key = (_fingerprint(tokenizer), context, hash(tuple(candidates)), len(candidates))
+    if key not in _MEMO:
+        if len(_MEMO) >= _MEMO_SIZE:
+            _MEMO.pop(next(iter(_MEMO)))  # oldest first
+        _MEMO[key] = _encode_uncached(tokenizer, context, candidates)
+    return _MEMO[key]
+
+
+def _fingerprint(tokenizer) -> int:
+    """The same tokenizer (vocabulary, merges, normalisation; bos/eos) gives the same fingerprint."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    spec = backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))
+    return hash((spec, tokenizer.bos_token_id, tokenizer.eos_token_id))
+
+
+def _encode_uncached(tokenizer, context: str, candidates: list[str]) -> tuple[list[list[int]], int]:
+    """bos + tokens(context + candidate) for each candidate, and the shared prefix length."""
+    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    body = tokenizer([context + c for c in candidates], add_special_tokens=False)["input_ids"]
+    seqs = [[bos] + ids for ids in body]
+    shared = min(len(s) for s in seqs) - 1  # every candidate keeps at least one scored token
+    first = seqs[0]
+    for seq in seqs[1:]:
+        while seq[:shared] != first[:shared]:
+            shared -= 1
+    return seqs, shared
+
+
+def _log_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """Log-probs over the last axis in at least float32 (float64 models stay float64)."""
+    return torch.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
+
+
+@dataclass
+class _Node:
+    """A trie node: one remainder token; `ends` are the candidates whose remainder ends here."""
+
+    token: int
+    children: dict[int, "_Node"] = field(default_factory=dict)
+    ends: list[int] = field(default_factory=list)
+
+
+def _trie(remainders: list[list[int]]) -> _Node:
+    """Trie of the remainder token sequences (root = the shared prefix, token unused)."""
+    root = _Node(-1)
+    for i, seq in enumerate(remainders):
+        node = root
+        for tok in seq:
+            node = node.children.setdefault(tok, _Node(tok))
+        node.ends.append(i)
+    return root
+
+
+def _select(cache: DynamicCache, rows: torch.Tensor, config) -> DynamicCache:
+    """A new cache holding batch rows `rows` of `cache` (a row may repeat)."""
+    # each layer's keys/values: (B, H_kv, T, D) -> (len(rows), H_kv, T, D)
+    kv = [(layer.keys[rows], layer.values[rows]) for layer in cache.layers]
+    return DynamicCache(ddp_cache_data=kv, config=config)
+
+
+def _expand(model, parents: list[_Node], bases: list[float], logp: torch.Tensor,
+            cache: DynamicCache, out: np.ndarray, batch_size: int) -> None:
+    """Score the children of `parents` and recurse into the internal ones.
+
+    `logp` (P, V) holds each parent's next-token log-probs, `cache` its P cache rows and
+    `bases` the summed log-prob of the path up to it.
+    """
+    pairs = [(row, child) for row, node in enumerate(parents) for child in node.children.values()]
+    rows = torch.tensor([row for row, _ in pairs], device=logp.device)
+    toks = torch.tensor([child.token for _, child in pairs], device=logp.device)
+    token_logp = logp[rows, toks].double().tolist()  # (n_children,)
+    stepping = []  # (cache row of the parent, child, score of the path to the child)
+    for (row, child), lp in zip(pairs, token_logp):
+        score = bases[row] + lp
+        out[child.ends] = score
+        if child.children:
+            stepping.append((row, child, score))
+    for start in range(0, len(stepping), batch_size):
+        chunk = stepping[start : start + batch_size]
+        sub = _select(cache, torch.tensor([r for r, _, _ in chunk], device=logp.device), model.config)
+        ids = torch.tensor([[c.token] for _, c, _ in chunk], device=logp.device)  # (B, 1)
+        res = model(input_ids=ids, cache=sub, use_cache=True)
+        child_logp = _log_softmax(res.logits[:, -1])  # (B, V)
+        _expand(model, [c for _, c, _ in chunk], [s for _, _, s in chunk], child_logp,
+                res.cache, out, batch_size)
+
+
+@torch.inference_mode()
+def candidate_logprobs(model, tokenizer, context: str, candidates: list[str], batch_size: int,
+                       device: torch.device | str = "cpu") -> np.ndarray:
+    """log π(candidate | bos + context) per candidate (after the shared prefix), via a
+    prefix-cached trie walk; equal to `candidate_logprobs_naive` up to float error. (N,) float64.
+    """
+    model.eval()
+    seqs, shared = _encode(tokenizer, context, candidates)
+    prefix = torch.tensor([seqs[0][:shared]], device=device)  # (1, L)
+    res = model(input_ids=prefix, use_cache=True, logits_to_keep=1)
+    logp = _log_softmax(res.logits[:, -1])  # (1, V)
+    out = np.zeros(len(candidates), dtype=np.float64)
+    root = _trie([s[shared:] for s in seqs])
+    _expand(model, [root], [0.0], logp, res.cache, out, batch_size)
+    return out
+
+
+@torch.inference_mode()
+def candidate_logprobs_naive(model, tokenizer, context: str, candidates: list[str], batch_size: int,
+                             device: torch.device | str = "cpu") -> np.ndarray:
+    """The same numbers as `candidate_logprobs` by one full teacher-forced forward of
+    bos + context + candidate per candidate (right-padded batches). (N,) float64.
+    """
+    model.eval()
+    seqs, shared = _encode(tokenizer, context, candidates)
+    out = np.zeros(len(candidates), dtype=np.float64)
+    for start in range(0, len(seqs), batch_size):
+        batch = {k: v.to(device) for k, v in collate(seqs[start : start + batch_size], 0).items()}
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        logp = _log_softmax(logits[:, :-1])  # (B, T-1, V)
+        targets = batch["input_ids"][:, 1:]  # (B, T-1); target t is token t+1
+        token_logp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1).double()  # (B, T-1)
+        # score targets after the shared prefix that are not padding
+        keep = batch["attention_mask"][:, 1:].bool()
+        keep[:, : shared - 1] = False
+        out[start : start + len(token_logp)] = (token_logp * keep).sum(1).cpu().numpy()
+    return out
+
+
+def exposure_exact(secret_logprob: float, candidate_logprobs: np.ndarray) -> float:
+    """log2 |R| − log2 rank, rank = 1 + #candidates scoring strictly higher than the secret;
+    `candidate_logprobs` covers the whole space R, the secret included.
+    """
+    rank = 1 + int(np.sum(candidate_logprobs > secret_logprob))
+    return math.log2(len(candidate_logprobs)) - math.log2(rank)
+
+
+def exposure_extrapolated(secret_logprob: float, sample_logprobs: np.ndarray, space: int) -> float:
+    """−log2 CDF(−secret_logprob) under a skew-normal fitted to the samples' log-perplexities
+    (§4.3), clipped to [0, log2 space].
+    """
+    a, loc, scale = skewnorm.fit(-np.asarray(sample_logprobs, dtype=np.float64))
+    bits = -skewnorm.logcdf(-secret_logprob, a, loc, scale) / math.log(2)
+    return float(np.clip(bits, 0.0, math.log2(space)))
+
+
+def canary_exposure(model, tokenizer, context: str, secret: str, fmt: str, exact_max: int,
+                    n_samples: int, seed: int, batch_size: int,
+                    device: torch.device | str = "cpu") -> float:
+    """Exposure of `secret` after `context`: exact enumeration when |R| ≤ exact_max, else the
+    skew-normal extrapolation from `n_samples` sampled candidates (scored with the secret).
+    """
+    _check(fmt)
+    if SPACE[fmt] <= exact_max:
+        pool = all_candidates(fmt)
+        lp = candidate_logprobs(model, tokenizer, context, pool, batch_size, device)
+        return exposure_exact(lp[pool.index(secret)], lp)
+    samples = sample_candidates(fmt, n_samples, seed)
+    pool = samples if secret in samples else samples + [secret]
+    lp = candidate_logprobs(model, tokenizer, context, pool, batch_size, device)
+    return exposure_extrapolated(lp[pool.index(secret)], lp[: len(samples)], SPACE[fmt])

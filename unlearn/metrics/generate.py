@@ -1,0 +1,83 @@
+"""Batched decoding for the generation metrics (verbatim memorization, QA, probes, fluency).
+
+Greedy decoding is what MUSE (arXiv 2407.06460) and TOFU (arXiv 2401.06121) evaluate with;
+sampling at temperature 1 is the "sampling" attack of SCIENCE.md. Both run through
+transformers' `model.generate` with the KV cache, on left-padded batches: a decoder-only model
+continues at the right end of every row, so padding must sit on the left, masked out (the
+model derives position ids from the attention mask).
+
+Decoding must not depend on what a checkpoint's `generation_config.json` carries:
+`model.generate` fills every option left unset from the model's config (SmolLM2-Instruct
+ships sampling defaults), so we pass an explicit config in which every option that changes
+the chosen tokens is set to its neutral value.
+
+Sampling is reproducible: the global torch RNG is seeded with `seed + start` before the batch
+that starts at sorted position `start` (a fixed seed per batch; distinct seeds so batches do not
+reuse one random stream), inside `torch.random.fork_rng`, so the caller's RNG state is left as
+it was. A sampled continuation therefore depends on (seed, prompts, batch_size), not on what
+ran before.
+"""
+from __future__ import annotations
+
+import torch
+from transformers import GenerationConfig
+
+# Options a checkpoint may carry that change which tokens are chosen, at their no-op values.
+# Greedy and sampling: penalties, length floors and beams act on every decoding mode.
+NEUTRAL = dict(num_beams=1, num_return_sequences=1, repetition_penalty=1.0, no_repeat_ngram_size=0,
+               min_new_tokens=0, guidance_scale=1.0, renormalize_logits=False)
+# Sampling only: transformers applies these warpers only when do_sample=True, so greedy decoding
+# leaves them out (setting them there only triggers "flag ignored" warnings).
+NEUTRAL_SAMPLING = dict(top_p=1.0, min_p=0.0, typical_p=1.0, epsilon_cutoff=0.0, eta_cutoff=0.0)
+
+
+def left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T) input_ids and attention_mask with padding on the left."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        ids[row, width - len(seq):] = torch.tensor(seq)
+        mask[row, width - len(seq):] = 1
+    return ids, mask
+
+
+def cut_at_eos(tokens: list[int], eos_id: int) -> list[int]:
+    """Tokens before the first eos (eos excluded); also drops the padding that follows it."""
+    return tokens[: tokens.index(eos_id)] if eos_id in tokens else tokens
+
+
+def _config(max_new_tokens: int, pad_id: int, eos_id: int, sample: bool, temperature: float,
+            top_k: int) -> GenerationConfig:
+    """An explicit generation config: no option is inherited from the checkpoint."""
+    sampling = dict(temperature=temperature, top_k=top_k, **NEUTRAL_SAMPLING) if sample else {}
+    return GenerationConfig(max_new_tokens=max_new_tokens, do_sample=sample, pad_token_id=pad_id,
+                            eos_token_id=eos_id, use_cache=True, **NEUTRAL, **sampling)
+
+
+@torch.inference_mode()
+def generate(model, prompts: list[list[int]], max_new_tokens: int, batch_size: int, device, pad_id: int,
+             eos_id: int, sample: bool = False, temperature: float = 1.0, top_k: int = 0,
+             seed: int = 0) -> list[list[int]]:
+    """Continue every prompt (token ids starting with bos); return the new tokens, cut at eos.
+
+    Greedy unless `sample`; sampling uses `temperature` and top-k (0 = the full vocabulary).
+    Prompts are decoded in length-sorted batches (less padding); results come in input order.
+    """
+    model.eval()
+    config = _config(max_new_tokens, pad_id, eos_id, sample, temperature, top_k)
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    device = torch.device(device)
+    # fork_rng saves and restores the CPU RNG and, on CUDA, this device's RNG.
+    cuda = [device.index or 0] if device.type == "cuda" else []
+    out: dict[int, list[int]] = {}
+    with torch.random.fork_rng(devices=cuda):
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            ids, mask = left_pad([prompts[i] for i in idx], pad_id)  # (B, T)
+            torch.manual_seed(seed + start)
+            full = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
+                                  generation_config=config)  # (B, T + new)
+            for row, i in enumerate(idx):
+                out[i] = cut_at_eos(full[row, ids.shape[1]:].tolist(), eos_id)
+    return [out[i] for i in range(len(prompts))]
