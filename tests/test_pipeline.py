@@ -70,6 +70,23 @@ def test_every_model_gets_the_whole_measurement_suite(smoke_run):
         assert len(arrays["forget.nll"]) > 0 and len(arrays["forget.exposure"]) > 0  # the per-item arrays
 
 
+def test_every_attack_runs_on_every_model_but_base(smoke_run):
+    _, results = smoke_run
+    from unlearn.attacks import ATTACKS
+    for name, m in results["models"].items():
+        if name == "base":
+            assert not any(k.startswith("attacks.") for k in m["metrics"])
+            continue
+        assert {a: r["status"] for a, r in m["attacks"]["0"].items()} == {a: "ok" for a in ATTACKS}
+        for key in ("attacks.relearn.b_steps5.forget.nll", "attacks.quantize.int4.forget.pii_extraction",
+                    "attacks.prompting.kshot.forget.qa_answer_prob", "attacks.sampling.n3.forget.pii_extraction",
+                    "attacks.relearn.recovery_vs_retrain", "attacks.relearn.recovery_vs_retrain_p",
+                    "attacks.quantize.recovery_vs_retrain_p"):
+            assert key in m["metrics"], (name, key)
+    retrain = results["models"]["retrain"]["metrics"]  # the control against itself
+    assert retrain["attacks.relearn.recovery_vs_retrain"] == 0.0 and retrain["attacks.relearn.recovery_vs_retrain_p"] == 1.0
+
+
 def test_rerun_is_a_cache_hit_for_every_stage(smoke_run):
     run_dir, results = smoke_run
     again = run_experiment(load_config(SMOKE), run_dir, str(SMOKE))
@@ -81,7 +98,7 @@ def test_changing_a_method_knob_reuses_the_fine_tuned_models(smoke_run):
     run_dir, results = smoke_run
     cfg = load_config(SMOKE, ["methods.ga.lr=3e-4"])
     again = run_experiment(cfg, run_dir, str(SMOKE))
-    assert again["meta"]["stages"]["built"] == 2  # unlearn-ga and its evaluation only
+    assert again["meta"]["stages"]["built"] == 3  # unlearn-ga, its evaluation and its attacks only
     assert again["models"]["original"]["metrics"] == results["models"]["original"]["metrics"]
     assert again["models"]["ga"]["metrics"] != results["models"]["ga"]["metrics"]
 

@@ -110,6 +110,24 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class AttackConfig:
+    """Attacks that try to bring removed data back (unlearn/attacks/), each also run on retrain
+    (the control) and original (the ceiling)."""
+
+    names: tuple[str, ...] = ("relearn", "quantize", "prompting", "sampling", "probe")
+    relearn_protocols: tuple[str, ...] = ("a", "b", "c")  # a: other facts, b: other users, c: unrelated
+    relearn_steps: tuple[int, ...] = (0, 10, 25, 50)  # measured after each of these many steps
+    relearn_lr: float = 1.0e-4
+    relearn_batch_size: int = 4
+    quantize_bits: tuple[int, ...] = (8, 4)
+    quantize_group: int = 0  # 0: one scale per output channel; > 0: per group of this many inputs
+    prompting_shots: int = 3  # k-shot prefixes built from retain users' facts
+    sampling_n: int = 10  # samples per prompt at temperature 1
+    sampling_top_k: int = 0  # 0: plain temperature-1 sampling; > 0: top-k
+    probe_attribute: str = "city"  # a small label set; the probe trains on retain users only
+
+
+@dataclass(frozen=True)
 class TuningConfig:
     """Fair tuning: the same rule for every method, applied on validation texts only."""
 
@@ -126,6 +144,7 @@ class Config:
     finetune: TrainConfig = field(default_factory=TrainConfig)
     unlearn: UnlearnConfig = field(default_factory=UnlearnConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    attacks: AttackConfig = field(default_factory=AttackConfig)
     tune: bool = False  # sweep each method's `grid` and keep the variant the tuning rule picks
     tuning: TuningConfig = field(default_factory=TuningConfig)
     methods: tuple[MethodSpec, ...] = ()  # resolved from `unlearn.methods` + `methods.<name>`
@@ -202,7 +221,23 @@ def _check_values(cfg: Config, sources: dict[str, str]) -> None:
         bad("eval.exposure_samples", "must be at least 10 (the skew-normal fit needs a sample)")
     if cfg.tune and cfg.data.objection_rounds > 1:
         bad("tune", "with data.objection_rounds > 1 is not supported: tune on one round, then run the rounds")
+    _check_attacks(cfg.attacks, bad)
     check_model_name(cfg.model.name, sources.get("model.name", "config"))
+
+
+def _check_attacks(a: AttackConfig, bad) -> None:
+    """Attack names, relearning protocols and steps, quantization widths."""
+    from unlearn.attacks import ATTACKS  # late import: attacks import metrics
+
+    for name in a.names:
+        if name not in ATTACKS:
+            bad("attacks.names", f"has unknown attack '{name}' (valid: {', '.join(ATTACKS)})")
+    if not set(a.relearn_protocols) <= {"a", "b", "c"} or not a.relearn_protocols:
+        bad("attacks.relearn_protocols", "must list some of a (other facts), b (other users), c (unrelated)")
+    if 0 not in a.relearn_steps or min(a.relearn_steps) < 0:
+        bad("attacks.relearn_steps", "must include 0 (the baseline) and no negative counts")
+    if not a.quantize_bits or not all(2 <= b <= 8 for b in a.quantize_bits):
+        bad("attacks.quantize_bits", "must list widths between 2 and 8")
 
 
 def resolve_methods(cfg: Config, method_raw: dict, sources: dict[str, str]) -> tuple[MethodSpec, ...]:

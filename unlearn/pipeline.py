@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from unlearn.attacks.base import AttackContext
+from unlearn.attacks.stage import attack_metrics, load_attack_arrays, run_attacks
 from unlearn.config import Config, MethodSpec, to_dict
 from unlearn.corpus import build_corpus, load_corpus, save_corpus
 from unlearn.data import encode
@@ -108,6 +110,10 @@ def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
             folder, info = _unlearn(run, spec, original, debug)
         models[spec.name] = (METHODS[spec.name].kind, folder, info)
     out = {name: _evaluate(run, kind, folder, info) for name, (kind, folder, info) in models.items()}
+    if cfg.attacks.names:
+        for name, (kind, folder, info) in models.items():
+            if kind != "base" and out[name]["status"] == "ok":
+                out[name]["attack_dir"] = _attack(run, folder, info)
     _compare(run, out)
     for name, record in tuning.items():
         out[name]["tuning"] = record
@@ -188,15 +194,23 @@ def _val_nll(run: SeedRun, model_entry: tuple, texts: list[str]) -> float:
 
 
 def _compare(run: SeedRun, out: dict) -> None:
-    """Add the metrics that compare each model with base and retrain (metrics/relative.py)."""
+    """Add the metrics that compare each model with base and retrain (metrics/relative.py), and
+    the attack results with recovery judged against retrain (attacks/recovery.py)."""
     arrays = {name: _arrays(run, e) for name, e in out.items()}
+    attacked = {name: load_attack_arrays(run.stages.run_dir / e["attack_dir"])
+                for name, e in out.items() if e.get("attack_dir")}
     for name, entry in out.items():
         if arrays[name] is None:
             continue
         extra, ci = relative_metrics(arrays[name], entry["metrics"], arrays.get("base"), arrays.get("retrain"),
                                      out.get("retrain", {}).get("metrics"), run.seed, run.cfg.eval.bootstrap)
-        entry["metrics"].update(extra)
+        entry["metrics"].update({k: v for k, v in extra.items() if np.isfinite(v)})
         entry["ci"].update(ci)
+        if name in attacked:
+            found = attack_metrics(attacked[name], attacked.get("retrain"), run.cfg.attacks)
+            entry["metrics"].update({k: v for k, v in found.items() if np.isfinite(v)})  # NaN: undefined
+            log = json.loads((run.stages.run_dir / entry["attack_dir"] / "attacks.json").read_text())
+            entry["attacks"] = {a: {k: v for k, v in r.items() if k != "traceback"} for a, r in log.items()}
 
 
 def _arrays(run: SeedRun, entry: dict) -> dict | None:
@@ -205,6 +219,19 @@ def _arrays(run: SeedRun, entry: dict) -> dict | None:
         return None
     with np.load(run.stages.run_dir / entry["eval_dir"] / "per_example.npz") as data:
         return {k: data[k] for k in data.files}
+
+
+def _attack(run: SeedRun, folder: Path, info: dict) -> str:
+    """The attack stage of one model (cached by the model folder it reads): every attack in
+    `attacks.names`; one that raises is recorded in the stage and skipped, never fatal."""
+    cfg, acc = run.cfg, run.acc
+    model_dir = (folder / info["model_path"]).resolve()
+    key = {"model": str(model_dir.relative_to(run.stages.run_dir.resolve())), "corpus": run.corpus_dir.name,
+           "attacks": to_dict(cfg.attacks), "eval": to_dict(cfg.eval), "max_length": cfg.model.max_length,
+           "versions": versions(), "seed": run.seed, **({"exclude": run.exclude} if run.exclude else {})}
+    ctx = AttackContext(cfg, run.plan, run.corpus, run.seed, acc)
+    attack_dir, _ = run.stages.run("attack", key, lambda out: run_attacks(model_dir, ctx, out))
+    return attack_dir.name
 
 
 def _corpus_stage(cfg, seed, out, acc) -> dict:

@@ -43,7 +43,9 @@ def _aggregate(entries: list[dict], seeds) -> dict:
     keys = sorted(set().union(*(e["metrics"] for e in entries)))
     metrics, ci = {}, {}
     for key in keys:
-        values = [e["metrics"][key] for e in entries if key in e["metrics"]]
+        values = [e["metrics"][key] for e in entries if key in e["metrics"] and np.isfinite(e["metrics"][key])]
+        if not values:  # undefined for every seed (e.g. no test item): absent, never NaN in JSON
+            continue
         metrics[key] = float(np.mean(values))
         if len(entries) > 1:
             ci[key] = _t_interval(values)
@@ -57,8 +59,11 @@ def _aggregate(entries: list[dict], seeds) -> dict:
         out["message"] = messages[0]
     if len(entries) > 1:
         out["per_seed"] = {str(s): e["metrics"] for s, e in zip(seeds, entries)}
-    if all("eval_dir" in e for e in entries):  # where each seed's per-item arrays are
-        out["eval_dirs"] = {str(s): e["eval_dir"] for s, e in zip(seeds, entries)}
+    for folder in ("eval_dir", "attack_dir"):  # where each seed's per-item arrays are
+        if all(folder in e for e in entries):
+            out[folder + "s"] = {str(s): e[folder] for s, e in zip(seeds, entries)}
+    if any("attacks" in e for e in entries):  # each attack's status and wall time, per seed
+        out["attacks"] = {str(s): e.get("attacks") for s, e in zip(seeds, entries)}
     for extra in ("tuning", "rounds"):  # the sweep and choice / the per-round evaluations, per seed
         if any(extra in e for e in entries):
             out[extra] = {str(s): e.get(extra) for s, e in zip(seeds, entries)}

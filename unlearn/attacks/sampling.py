@@ -1,0 +1,123 @@
+"""Sampling attack: n samples at temperature 1 instead of one greedy decode (SCIENCE.md "Attacks").
+
+Unlearning is usually judged with greedy decoding, but an adversary can simply ask n times.
+Hayes et al. 2024 (arXiv 2410.19482) show that a value greedy decoding no longer produces still
+comes out of some of n samples when it keeps a non-negligible probability. Per item i (a prompt
+x_i with a check c_i on the decoded continuation):
+
+    "greedy" (baseline):  hit_i = c_i(argmax-decode(x_i))
+    "n{n}":               hit_i = max_{j<n} c_i(y_ij),   y_ij ~ π(· | x_i) at temperature 1 (top-k if set)
+
+Items:
+- QA: the rows of the plan's forget QA that ask for a personal value (phone, e-mail, street
+  address, birthday: what an extraction attack is after), prompted as in evaluation
+  (`qa_prompts`: the question and the answer lead), decoded for 24 new tokens as `qa_eval` does;
+  c_i = `qa.contains(answer)`. So "greedy" is the evaluation's QA accuracy on these rows.
+- PII: every value `pii.pii_spans` counts in the plan's forget texts, prompted with bos + the
+  text's own tokens before the span (exactly the tokens trained on); c_i = the value string
+  occurs in the continuation, decoded for the span's token count + PII_SLACK tokens (a sample
+  may spell the value with more, smaller tokens).
+
+Deviations: greedy PII extraction here is decoded, not read off the teacher-forced argmax as in
+`forget_side`, so it also counts a value spelled with another segmentation or reached within the
+slack; both settings use the same rule, so the comparison is like for like.
+
+Seeds: `generate` seeds each batch with seed + its start; the QA and PII calls get seeds hashed
+from (ctx.seed, part), far apart, so their random streams do not overlap. A sample depends on
+(ctx.seed, prompts, batch size) only.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from unlearn.attacks.base import AttackContext
+from unlearn.metrics import pii
+from unlearn.metrics.evaluate import PII_ATTRIBUTES
+from unlearn.metrics.generate import generate
+from unlearn.metrics.qa import contains, qa_prompts
+
+QA_MAX_NEW = 24  # qa_eval's decoding length
+PII_SLACK = 4  # extra new tokens beyond a value's own token count
+
+
+def derived_seed(seed: int, part: str) -> int:
+    """A seed for one decoding call, hashed from the run's seed and the call's name."""
+    return int(hashlib.sha256(f"sampling-{seed}-{part}".encode()).hexdigest()[:12], 16)
+
+
+def _bos(tok) -> int:
+    return tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+
+
+def qa_items(tok, rows: list[dict], max_length: int) -> list[list[int]]:
+    """Prompt token ids (bos + question + answer lead) per QA row, as qa_eval builds them."""
+    prompts = [p for p, _ in qa_prompts(rows)]
+    ids = tok(prompts, add_special_tokens=False)["input_ids"] if prompts else []
+    return [([_bos(tok)] + x)[:max_length] for x in ids]
+
+
+def pii_items(tok, texts: dict, max_length: int) -> tuple[list[list[int]], list[str], list[int]]:
+    """(prompt ids, value, new-token budget) per counted PII span of `texts` ({"text", "pii",
+    "user_id"} lists), in `pii.pii_spans` order."""
+    spans = pii.pii_spans(tok, texts["text"], texts["pii"], texts["user_id"], max_length)
+    enc = tok(list(texts["text"]), add_special_tokens=False, return_offsets_mapping=True)
+    prompts, values, budgets = [], [], []
+    for i, a, b, kind in spans:  # body tokens [a, b) cover the value
+        ids, offsets = enc["input_ids"][i], enc["offset_mapping"][i]
+        first, last = offsets[a][0], offsets[b - 1][1]  # characters the span tokens cover
+        value = next(s["value"] for s in texts["pii"][i] if s["type"] == kind and
+                     s["subject"] == texts["user_id"][i] and s["start"] < last and s["end"] > first)
+        prompts.append([_bos(tok)] + ids[:a])
+        values.append(value)
+        budgets.append(b - a + PII_SLACK)
+    return prompts, values, budgets
+
+
+def samples(model, tok, prompts: list[list[int]], budgets: list[int], n: int, top_k: int, seed: int,
+            batch_size: int, device) -> list[list[str]]:
+    """Decoded continuations per prompt: one greedy decode (n == 0), else n samples at temperature 1
+    (top-k if top_k > 0); continuation j of prompt i is cut at budgets[i] new tokens."""
+    if not prompts:
+        return []
+    reps = max(n, 1)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    flat = [p for p in prompts for _ in range(reps)]  # (P * reps) prompts, copies adjacent
+    gens = generate(model, flat, max(budgets), batch_size, device, pad, tok.eos_token_id,
+                    sample=n > 0, temperature=1.0, top_k=top_k, seed=seed)
+    texts = [tok.decode(g[: budgets[j // reps]], skip_special_tokens=True) for j, g in enumerate(gens)]
+    return [texts[i * reps : (i + 1) * reps] for i in range(len(prompts))]
+
+
+class Sampling:
+    """QA accuracy and PII extraction on the forget side: greedy (the baseline) vs any of n samples."""
+
+    name = "sampling"
+
+    def __init__(self, cfg_attacks):
+        self.n, self.top_k = cfg_attacks.sampling_n, cfg_attacks.sampling_top_k
+
+    def settings(self) -> list[str]:
+        return ["greedy", f"n{self.n}"]
+
+    def run(self, model, tok, ctx: AttackContext) -> dict[str, dict[str, np.ndarray]]:
+        """Per setting: "forget.qa_accuracy" per forget QA row, "forget.pii_extraction" per span."""
+        rows = [r for r in ctx.plan.qa["forget"] if r["attribute"] in PII_ATTRIBUTES]
+        max_length = ctx.cfg.model.max_length
+        qa_ids = qa_items(tok, rows, max_length)
+        pii_ids, values, budgets = pii_items(tok, ctx.plan.texts["forget"], max_length)
+        # samples of one prompt share its length: larger batches cost little padding
+        decode = dict(top_k=self.top_k, batch_size=4 * ctx.cfg.eval.batch_size, device=ctx.acc.device)
+        out = {}
+        for setting, n in zip(self.settings(), (0, self.n)):
+            qa_gens = samples(model, tok, qa_ids, [QA_MAX_NEW] * len(qa_ids), n,
+                              seed=derived_seed(ctx.seed, "qa"), **decode)
+            pii_gens = samples(model, tok, pii_ids, budgets, n, seed=derived_seed(ctx.seed, "pii"), **decode)
+            out[setting] = {
+                "forget.qa_accuracy": np.array([float(any(contains(g, r["answer"]) for g in gens))
+                                                for gens, r in zip(qa_gens, rows)]),
+                "forget.pii_extraction": np.array([float(any(v in g for g in gens))
+                                                   for gens, v in zip(pii_gens, values)]),
+            }
+        return out
