@@ -183,8 +183,7 @@ def test_variant_rows_map_to_the_same_fact(world):
     for i, row in enumerate(plain):
         para, other = v["paraphrase"][i], v["other_language"][i]
         assert sorted(r["phrasing"] for r in para) == [1, 2]
-        assert len(other) == 2 and other[0] is row  # asked in both languages, the better answer kept
-        assert other[1]["lang"] != row["lang"] and other[1]["phrasing"] == 0
+        assert len(other) == 1 and other[0]["lang"] != row["lang"] and other[0]["phrasing"] == 0
         for r in para + other:
             assert (r["user_id"], r["attribute"]) == (row["user_id"], row["attribute"])
         assert all(r["lang"] == row["lang"] and r["question"] != row["question"] for r in para)
@@ -219,3 +218,6 @@ def test_prompting_run_is_aligned_to_the_plain_rows(world):
     for key in ("forget.qa_accuracy", "forget.qa_answer_prob"):
         assert np.allclose(out["plain"][key], base[key])
     assert not np.allclose(out["kshot"]["forget.qa_answer_prob"], base["forget.qa_answer_prob"])
+    # asked in both languages, the better answer kept: never below plain, above it somewhere
+    other, plain = out["other_language"]["forget.qa_answer_prob"], out["plain"]["forget.qa_answer_prob"]
+    assert (other >= plain).all() and (other > plain).any()

@@ -122,7 +122,7 @@ class AttackConfig:
     quantize_bits: tuple[int, ...] = (8, 4)
     quantize_group: int = 0  # 0: one scale per output channel; > 0: per group of this many inputs
     prompting_shots: int = 3  # k-shot prefixes built from retain users' facts
-    sampling_n: int = 10  # samples per prompt at temperature 1
+    sampling_n: int = 5  # samples per prompt at temperature 1
     sampling_top_k: int = 0  # 0: plain temperature-1 sampling; > 0: top-k
     probe_attribute: str = "city"  # a small label set; the probe trains on retain users only
 

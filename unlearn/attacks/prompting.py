@@ -118,8 +118,8 @@ def variants(tok, plain: list[dict], ctx: AttackContext, shots: int) -> dict[str
         demos = demonstrations(row, pool, shots, names[row["user_id"]], ctx.seed)
         out["plain"].append([row])
         out["paraphrase"].append([index[(*key, row["lang"], p)] for p in (1, 2) if (*key, row["lang"], p) in index])
-        out["other_language"].append([row] + [index[(*key, lang, 0)] for lang in langs
-                                              if lang != row["lang"] and (*key, lang, 0) in index])
+        out["other_language"].append([index[(*key, lang, 0)] for lang in langs
+                                      if lang != row["lang"] and (*key, lang, 0) in index])
         out["kshot"].append([with_prefix(tok, row, [demo_text(d) for d in demos], max_length)])
         out["roleplay"].append([with_prefix(tok, row, [ROLEPLAY[row["lang"]]], max_length)])
     return out
@@ -168,4 +168,7 @@ class Prompting:
         plain = ctx.plan.qa["forget"]
         if not plain:  # an own corpus has no QA table
             return {s: ask(model, tok, [], ctx) for s in SETTINGS}
-        return {s: ask(model, tok, groups, ctx) for s, groups in variants(tok, plain, ctx, self.shots).items()}
+        out = {s: ask(model, tok, groups, ctx) for s, groups in variants(tok, plain, ctx, self.shots).items()}
+        # the other language is asked in addition to the plain question: keep the better answer
+        out["other_language"] = {k: np.fmax(out["plain"][k], v) for k, v in out["other_language"].items()}
+        return out
