@@ -59,3 +59,16 @@ def test_baselines_and_headlines():
 def test_bad_attack_settings_name_the_key(override, fragment):
     with pytest.raises(ConfigError, match=fragment):
         load_config(SMOKE, [override])
+
+
+def test_report_attack_table_from_results_alone():
+    from unlearn.report import all_metrics_table, attack_table
+    results = {"models": {
+        "base": {"metrics": {"forget.nll": 7.0}},
+        "retrain": {"metrics": {"attacks.relearn.recovery_vs_retrain": 0.0, "attacks.relearn.recovery_vs_retrain_p": 1.0}},
+        "ga": {"metrics": {"attacks.relearn.recovery_vs_retrain": 0.69, "attacks.relearn.recovery_vs_retrain_p": 8e-18,
+                           "attacks.relearn.b_steps50.forget.nll": 0.79}}}}
+    table = attack_table(results)
+    assert "| ga | +0.690 (8e-18) |" in table and "| retrain | +0.000 (1) |" in table and "base" not in table
+    assert "attacks." not in all_metrics_table(results)  # attack keys stay out of the long table
+    assert attack_table({"models": {"base": {"metrics": {}}}}) == ""

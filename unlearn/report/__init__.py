@@ -44,12 +44,33 @@ def all_metrics_table(results: dict) -> str:
     from unlearn.metrics import direction
 
     names = list(results["models"])
-    keys = sorted(set().union(*(m["metrics"] for m in results["models"].values())))
+    keys = sorted(k for k in set().union(*(m["metrics"] for m in results["models"].values()))
+                  if not k.startswith("attacks."))  # attack results: attack_table and the JSON
     rows = ["| metric | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
     for key in keys:
         mark = {True: " (↑ mem.)", False: " (↓ mem.)"}.get(direction(key), "")
         cells = [_cell(results["models"][n]["metrics"].get(key), None) for n in names]
         rows.append(f"| {key}{mark} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def attack_table(results: dict) -> str:
+    """Per model and attack: the headline recovery minus retrain's on the same items, with the
+    paired Wilcoxon p-value (attacks/recovery.py); '–' where the attack did not run."""
+    names = sorted({k.split(".")[1] for m in results["models"].values() for k in m["metrics"]
+                    if k.startswith("attacks.") and k.endswith(".recovery_vs_retrain")})
+    if not names:
+        return ""
+    rows = ["| model | " + " | ".join(f"{a}: Δ recovery vs retrain (p)" for a in names) + " |",
+            "|" + "---|" * (len(names) + 1)]
+    for model, m in results["models"].items():
+        if model == "base":
+            continue
+        cells = []
+        for a in names:
+            diff, p = m["metrics"].get(f"attacks.{a}.recovery_vs_retrain"), m["metrics"].get(f"attacks.{a}.recovery_vs_retrain_p")
+            cells.append("–" if diff is None else f"{diff:+.3f} ({p:.2g})")
+        rows.append(f"| {model} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
@@ -108,6 +129,10 @@ def write_report(results: dict, run_dir: Path) -> Path:
         "relative to retrain's, in % (MUSE). Judge every row against `retrain`.",
         "",
         main_table(results),
+        "",
+        "## Attacks (recovery = attacked − unattacked per item; Δ = the model's minus retrain's)",
+        "",
+        attack_table(results) or "No attacks were run.",
         "",
         "## All metrics",
         "",
