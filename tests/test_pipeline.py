@@ -159,3 +159,5 @@ def test_two_process_smoke_run_completes(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["meta"]["processes"] == 2 and results["models"]["ga"]["status"] == "ok"
+    # relearning trains on every process (collective steps); the other attacks on the main one
+    assert {r["status"] for r in results["models"]["ga"]["attacks"]["0"].values()} == {"ok"}
