@@ -1,0 +1,91 @@
+"""The measurement stages of one seed: evaluate a model (metrics/), attack it (attacks/), and
+compare every model with base and retrain once all are measured. `run` is pipeline.SeedRun.
+Each stage is cached by the model folder it reads, like every other stage.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from unlearn.attacks.base import AttackContext
+from unlearn.attacks.stage import attack_metrics, load_attack_arrays, run_attacks
+from unlearn.config import to_dict
+from unlearn.metrics import versions
+from unlearn.metrics.evaluate import evaluate_model, make_plan, summarize
+from unlearn.metrics.relative import relative_metrics
+from unlearn.models import load_model
+
+
+def compare(run, out: dict) -> None:
+    """Add the metrics that compare each model with base and retrain (metrics/relative.py), and
+    the attack results with recovery judged against retrain (attacks/recovery.py)."""
+    arrays = {name: _arrays(run, e) for name, e in out.items()}
+    attacked = {name: load_attack_arrays(run.stages.run_dir / e["attack_dir"])
+                for name, e in out.items() if e.get("attack_dir")}
+    for name, entry in out.items():
+        if arrays[name] is None:
+            continue
+        extra, ci = relative_metrics(arrays[name], entry["metrics"], arrays.get("base"), arrays.get("retrain"),
+                                     out.get("retrain", {}).get("metrics"), run.seed, run.cfg.eval.bootstrap)
+        entry["metrics"].update({k: v for k, v in extra.items() if np.isfinite(v)})
+        entry["ci"].update(ci)
+        if name in attacked:
+            found = attack_metrics(attacked[name], attacked.get("retrain"), run.cfg.attacks)
+            entry["metrics"].update({k: v for k, v in found.items() if np.isfinite(v)})  # NaN: undefined
+            log = json.loads((run.stages.run_dir / entry["attack_dir"] / "attacks.json").read_text())
+            entry["attacks"] = {a: {k: v for k, v in r.items() if k != "traceback"} for a, r in log.items()}
+
+
+def _arrays(run, entry: dict) -> dict | None:
+    """A model's per-item arrays from its evaluation folder."""
+    if "eval_dir" not in entry:
+        return None
+    with np.load(run.stages.run_dir / entry["eval_dir"] / "per_example.npz") as data:
+        return {k: data[k] for k in data.files}
+
+
+def attack_stage(run, folder: Path, info: dict) -> str:
+    """The attack stage of one model (cached by the model folder it reads): every attack in
+    `attacks.names`; one that raises is recorded in the stage and skipped, never fatal."""
+    cfg, acc = run.cfg, run.acc
+    model_dir = (folder / info["model_path"]).resolve()
+    key = {"model": str(model_dir.relative_to(run.stages.run_dir.resolve())), "corpus": run.corpus_dir.name,
+           "attacks": to_dict(cfg.attacks), "eval": to_dict(cfg.eval), "max_length": cfg.model.max_length,
+           "versions": versions(), "seed": run.seed, **({"exclude": run.exclude} if run.exclude else {})}
+    ctx = AttackContext(cfg, run.plan, run.corpus, run.seed, acc)
+    attack_dir, _ = run.stages.run("attack", key, lambda out: run_attacks(model_dir, ctx, out))
+    return attack_dir.name
+
+
+def evaluate_stage(run, kind, folder, info, texts: dict | None = None, tag: dict | None = None) -> dict:
+    """Evaluate one model (cached by the model folder it reads); skip models that have none."""
+    cfg, acc = run.cfg, run.acc
+    entry = {"kind": kind, "status": info["status"], "metrics": {}, "ci": {},
+             "cost": {"wall_s": float(info.get("wall_s", 0.0)), "steps": int(info.get("steps", 0))}}
+    if info.get("message"):
+        entry["message"] = info["message"]
+    if info["status"] != "ok":
+        return entry
+    model_dir = (folder / info["model_path"]).resolve()
+    key = {"model": str(model_dir.relative_to(run.stages.run_dir.resolve())), "corpus": run.corpus_dir.name,
+           "eval": to_dict(cfg.eval), "max_length": cfg.model.max_length, "versions": versions(), "seed": run.seed,
+           **({"exclude": run.exclude} if run.exclude else {}), **({"splits": tag} if tag else {})}
+    texts = texts if texts is not None else run.corpus.texts
+
+    def build(out):
+        if acc.is_main_process:
+            model, tok = load_model(model_dir)
+            plan = run.plan if texts is run.corpus.texts else make_plan(run.corpus, texts, run.exclude, cfg.eval, run.seed)
+            timings = {}
+            arrays = evaluate_model(model, tok, plan, cfg, run.seed, acc.device, timings=timings)
+            metrics, ci = summarize(arrays, run.seed, cfg.eval.bootstrap)
+            np.savez(out / "per_example.npz", **arrays)
+            (out / "metrics.json").write_text(json.dumps({"metrics": metrics, "ci": ci, "timing_s": timings}, indent=1))
+        return {"status": "ok"}
+
+    eval_dir, _ = run.stages.run("eval", key, build)
+    stored = json.loads((eval_dir / "metrics.json").read_text())
+    entry.update(metrics=stored["metrics"], ci=stored["ci"], eval_dir=eval_dir.name)
+    return entry
