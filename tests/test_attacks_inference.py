@@ -12,10 +12,12 @@ from unlearn.attacks import prompting
 from unlearn.attacks.base import AttackContext, forget_side
 from unlearn.attacks.prompting import Prompting, demo_text, demonstrations, retain_pool, variants
 from unlearn.attacks.quantize import Quantize, quantize_model, quantize_weight
-from unlearn.attacks.sampling import QA_MAX_NEW, Sampling, qa_items, samples
+from unlearn.attacks.sampling import Sampling, qa_items, samples
 from unlearn.config import load_config
 from unlearn.corpus import build_corpus
+from unlearn.metrics import pii
 from unlearn.metrics.evaluate import make_plan
+from unlearn.metrics.qa import QA_MAX_NEW
 from unlearn.models import train_tokenizer
 from unlearn.train import make_accelerator
 
@@ -149,10 +151,13 @@ def test_greedy_hit_means_a_sharp_model_usually_hits_when_sampling(world):
 def test_sampling_run_alignment_and_top_k_1(world):
     ctx, tok, model = world
     out = Sampling(with_attacks(ctx, sampling_top_k=1).cfg.attacks).run(model, tok, ctx)
-    spans = forget_side(model, tok, ctx)["forget.pii_extraction"]
+    texts = ctx.plan.texts["forget"]
+    spans = pii.pii_spans(tok, texts["text"], texts["pii"], texts["user_id"], ctx.cfg.model.max_length)
+    personal = [s for s in spans if s[3] in PII_ATTRIBUTES]
+    assert 0 < len(personal) < len(spans)  # the other kinds (city, employer, ...) are left out
     for arrays in out.values():
         assert len(arrays["forget.qa_accuracy"]) == sum(r["attribute"] in PII_ATTRIBUTES for r in ctx.plan.qa["forget"])
-        assert len(arrays["forget.pii_extraction"]) == len(spans) > 0
+        assert len(arrays["forget.pii_extraction"]) == len(personal)
     for key in out["greedy"]:  # top-1 sampling is greedy decoding, n times over
         assert np.array_equal(out["greedy"][key], out["n3"][key])
 

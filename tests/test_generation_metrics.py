@@ -90,6 +90,19 @@ def test_sampling_is_seeded_and_leaves_the_caller_rng_alone():
     assert generate(model, prompts, 10, 2, "cpu", 0, 2, sample=True, seed=8) != a
 
 
+def test_per_prompt_budgets_cut_each_row_to_its_own():
+    """Rows decoded in batches with longer budgets equal each row decoded alone to its budget."""
+    model, prompts = tiny_lm(0), random_prompts(6, seed=2)
+    budgets = [3, 10, 1, 7, 10, 5]
+    batched = generate(model, prompts, budgets, 4, "cpu", 0, 2)
+    assert batched == [generate(model, [p], b, 1, "cpu", 0, 2)[0] for p, b in zip(prompts, budgets)]
+    assert all(len(g) <= b for g, b in zip(batched, budgets))
+    drawn = generate(model, prompts, budgets, 4, "cpu", 0, 2, sample=True, seed=3)
+    assert all(len(g) <= b for g, b in zip(drawn, budgets))
+    with pytest.raises(ValueError, match="2 budgets for 6 prompts"):
+        generate(model, prompts, [1, 2], 4, "cpu", 0, 2)
+
+
 def test_cut_at_eos():
     assert cut_at_eos([5, 6, 2, 0, 0], 2) == [5, 6] and cut_at_eos([5, 6], 2) == [5, 6] and cut_at_eos([2, 7], 2) == []
 
@@ -140,6 +153,12 @@ def test_qa_prompts_cloze_after_the_question():
     assert qa.tf_pairs(ROW)[2] == ("Where does Matthias Schneider work?", " Matthias is employed by Allianz.")
 
 
+def test_answer_budgets_are_the_answer_tokens_plus_slack(tok):
+    pairs = [("q", " BASF"), ("q", " the cat sat on mat" * 4), ("q", " a dog ran")]
+    assert qa.answer_budgets(tok, pairs) == [1 + qa.QA_SLACK, qa.QA_MAX_NEW, 3 + qa.QA_SLACK]  # 20 + 6: capped
+    assert qa.answer_budgets(tok, pairs, max_new=5) == [5, 5, 5] and qa.answer_budgets(tok, []) == []
+
+
 def test_answer_matching():
     assert qa.contains(" Matthias is employed by BASF.", "BASF")
     assert qa.contains("call 0165   9787526 now", "0165 9787526") and qa.contains("works at DM", "dm")
@@ -164,13 +183,12 @@ def test_truth_ratio_and_answer_prob_by_hand(tok, monkeypatch):
     # paraphrase 1, perturbed 2 / 3 / 4 -> R = exp(1 - mean(2, 3, 4)) = exp(-2).
     logp = {"dm": -3.0, "Allianz": -2.0, "Continental": -4.0}
 
-    def fake_score(model, data, batch_size, device):
+    def fake_logprobs(model, data, batch_size, device):
         def value(seq):
             return next((v for w, v in logp.items() if tok.convert_tokens_to_ids(w) in seq), -1.0)
-        # continuation_nll reads only the token log-probs of the Scored result
-        return SimpleNamespace(logprobs=[np.full(len(s) - 1, value(s), np.float32) for s in data.ids])
+        return [np.full(len(s) - 1, value(s), np.float32) for s in data.ids]
 
-    monkeypatch.setattr(qa, "score", fake_score)
+    monkeypatch.setattr(qa, "token_logprobs", fake_logprobs)
     monkeypatch.setattr(qa, "generate", lambda *a, **k: [ids(tok, "BASF .")])
     out = qa.qa_eval(None, tok, [ROW], 64, 4, "cpu")
     assert out["truth_ratio"][0] == pytest.approx(math.exp(-2))

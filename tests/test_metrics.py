@@ -10,7 +10,7 @@ from unlearn.data import TokenData
 from unlearn.metrics import basic, mia
 from unlearn.metrics import METRICS, direction, pii, relative
 from unlearn.metrics.evaluate import summarize
-from unlearn.metrics.scoring import Scored, score
+from unlearn.metrics.scoring import Scored, score, token_logprobs
 
 
 class FixedLM(torch.nn.Module):
@@ -55,6 +55,15 @@ def test_batched_and_unbatched_scores_agree():
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
     for a, b in zip(one.top1, many.top1):
         np.testing.assert_array_equal(a, b)
+
+
+def test_token_logprobs_equal_the_scoring_pass():
+    fixed = token_logprobs(FixedLM(), TokenData([[0, 1, 2, 0], [0, 0]], pad_id=0), batch_size=2)
+    np.testing.assert_allclose(fixed[0], np.log([0.25, 0.25, 0.5]), rtol=1e-6)
+    np.testing.assert_allclose(fixed[1], np.log([0.5]), rtol=1e-6)
+    model, data = tiny_lm(), random_tokens(9, 4, min_len=2, max_len=15)
+    for a, b in zip(token_logprobs(model, data, batch_size=4), score(model, data, batch_size=1).logprobs):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
 
 
 def test_npz_round_trip_and_summary_keys():

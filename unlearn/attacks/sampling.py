@@ -11,9 +11,12 @@ x_i with a check c_i on the decoded continuation):
 Items:
 - QA: the rows of the plan's forget QA that ask for a personal value (phone, e-mail, street
   address, birthday: what an extraction attack is after), prompted as in evaluation
-  (`qa_prompts`: the question and the answer lead), decoded for 24 new tokens as `qa_eval` does;
-  c_i = `qa.contains(answer)`. So "greedy" is the evaluation's QA accuracy on these rows.
-- PII: every value `pii.pii_spans` counts in the plan's forget texts, prompted with bos + the
+  (`qa_prompts`: the question and the answer lead), decoded for as many new tokens as `qa_eval`
+  decodes (`qa.answer_budgets`: the answer's token count + slack); c_i = `qa.contains(answer)`.
+  So "greedy" is the evaluation's QA accuracy on these rows.
+- PII: every value of those four kinds that `pii.pii_spans` counts in the plan's forget texts
+  (the other kinds, city or employer, are asked by the QA part and guessed from a small set
+  anyway), prompted with bos + the
   text's own tokens before the span (exactly the tokens trained on); c_i = the value string
   occurs in the continuation, decoded for the span's token count + PII_SLACK tokens (a sample
   may spell the value with more, smaller tokens).
@@ -36,9 +39,8 @@ from unlearn.attacks.base import AttackContext
 from unlearn.metrics import pii
 from unlearn.metrics.evaluate import PII_ATTRIBUTES
 from unlearn.metrics.generate import generate
-from unlearn.metrics.qa import contains, qa_prompts
+from unlearn.metrics.qa import answer_budgets, contains, qa_prompts
 
-QA_MAX_NEW = 24  # qa_eval's decoding length
 PII_SLACK = 4  # extra new tokens beyond a value's own token count
 
 
@@ -58,10 +60,12 @@ def qa_items(tok, rows: list[dict], max_length: int) -> list[list[int]]:
     return [([_bos(tok)] + x)[:max_length] for x in ids]
 
 
-def pii_items(tok, texts: dict, max_length: int) -> tuple[list[list[int]], list[str], list[int]]:
-    """(prompt ids, value, new-token budget) per counted PII span of `texts` ({"text", "pii",
-    "user_id"} lists), in `pii.pii_spans` order."""
-    spans = pii.pii_spans(tok, texts["text"], texts["pii"], texts["user_id"], max_length)
+def pii_items(tok, texts: dict, max_length: int,
+              kinds=PII_ATTRIBUTES) -> tuple[list[list[int]], list[str], list[int]]:
+    """(prompt ids, value, new-token budget) per counted PII span of a kind in `kinds` in `texts`
+    ({"text", "pii", "user_id"} lists), in `pii.pii_spans` order."""
+    spans = [s for s in pii.pii_spans(tok, texts["text"], texts["pii"], texts["user_id"], max_length)
+             if s[3] in kinds]
     enc = tok(list(texts["text"]), add_special_tokens=False, return_offsets_mapping=True)
     prompts, values, budgets = [], [], []
     for i, a, b, kind in spans:  # body tokens [a, b) cover the value
@@ -84,9 +88,9 @@ def samples(model, tok, prompts: list[list[int]], budgets: list[int], n: int, to
     reps = max(n, 1)
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     flat = [p for p in prompts for _ in range(reps)]  # (P * reps) prompts, copies adjacent
-    gens = generate(model, flat, max(budgets), batch_size, device, pad, tok.eos_token_id,
-                    sample=n > 0, temperature=1.0, top_k=top_k, seed=seed)
-    texts = [tok.decode(g[: budgets[j // reps]], skip_special_tokens=True) for j, g in enumerate(gens)]
+    gens = generate(model, flat, [b for b in budgets for _ in range(reps)], batch_size, device, pad,
+                    tok.eos_token_id, sample=n > 0, temperature=1.0, top_k=top_k, seed=seed)
+    texts = [tok.decode(g, skip_special_tokens=True) for g in gens]
     return [texts[i * reps : (i + 1) * reps] for i in range(len(prompts))]
 
 
@@ -106,12 +110,13 @@ class Sampling:
         rows = [r for r in ctx.plan.qa["forget"] if r["attribute"] in PII_ATTRIBUTES]
         max_length = ctx.cfg.model.max_length
         qa_ids = qa_items(tok, rows, max_length)
+        qa_budgets = answer_budgets(tok, qa_prompts(rows))
         pii_ids, values, budgets = pii_items(tok, ctx.plan.texts["forget"], max_length)
         # samples of one prompt share its length: larger batches cost little padding
         decode = dict(top_k=self.top_k, batch_size=4 * ctx.cfg.eval.batch_size, device=ctx.acc.device)
         out = {}
         for setting, n in zip(self.settings(), (0, self.n)):
-            qa_gens = samples(model, tok, qa_ids, [QA_MAX_NEW] * len(qa_ids), n,
+            qa_gens = samples(model, tok, qa_ids, qa_budgets, n,
                               seed=derived_seed(ctx.seed, "qa"), **decode)
             pii_gens = samples(model, tok, pii_ids, budgets, n, seed=derived_seed(ctx.seed, "pii"), **decode)
             out[setting] = {

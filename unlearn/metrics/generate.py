@@ -56,17 +56,22 @@ def _config(max_new_tokens: int, pad_id: int, eos_id: int, sample: bool, tempera
 
 
 @torch.inference_mode()
-def generate(model, prompts: list[list[int]], max_new_tokens: int, batch_size: int, device, pad_id: int,
-             eos_id: int, sample: bool = False, temperature: float = 1.0, top_k: int = 0,
+def generate(model, prompts: list[list[int]], max_new_tokens: int | list[int], batch_size: int, device,
+             pad_id: int, eos_id: int, sample: bool = False, temperature: float = 1.0, top_k: int = 0,
              seed: int = 0) -> list[list[int]]:
     """Continue every prompt (token ids starting with bos); return the new tokens, cut at eos.
 
     Greedy unless `sample`; sampling uses `temperature` and top-k (0 = the full vocabulary).
+    `max_new_tokens` is one budget for all or one per prompt; with per-prompt budgets, batches
+    are formed by budget, then length, each decoded to its largest budget, and every row is cut
+    to its own (decoding a row further never changes its first tokens).
     Prompts are decoded in length-sorted batches (less padding); results come in input order.
     """
     model.eval()
-    config = _config(max_new_tokens, pad_id, eos_id, sample, temperature, top_k)
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    budgets = max_new_tokens if isinstance(max_new_tokens, list) else [max_new_tokens] * len(prompts)
+    if len(budgets) != len(prompts):
+        raise ValueError(f"generate: {len(budgets)} budgets for {len(prompts)} prompts")
+    order = sorted(range(len(prompts)), key=lambda i: (budgets[i], len(prompts[i])))
     device = torch.device(device)
     # fork_rng saves and restores the CPU RNG and, on CUDA, this device's RNG.
     cuda = [device.index or 0] if device.type == "cuda" else []
@@ -76,8 +81,9 @@ def generate(model, prompts: list[list[int]], max_new_tokens: int, batch_size: i
             idx = order[start : start + batch_size]
             ids, mask = left_pad([prompts[i] for i in idx], pad_id)  # (B, T)
             torch.manual_seed(seed + start)
+            config = _config(max(budgets[i] for i in idx), pad_id, eos_id, sample, temperature, top_k)
             full = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
                                   generation_config=config)  # (B, T + new)
             for row, i in enumerate(idx):
-                out[i] = cut_at_eos(full[row, ids.shape[1]:].tolist(), eos_id)
+                out[i] = cut_at_eos(full[row, ids.shape[1]:ids.shape[1] + budgets[i]].tolist(), eos_id)
     return [out[i] for i in range(len(prompts))]

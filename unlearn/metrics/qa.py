@@ -9,7 +9,11 @@ word). If the value does not occur in the reworded sentence, the prompt is the q
 
 - correct: the greedy continuation contains the answer (casefolded, whitespace collapsed,
   punctuation stripped at the answer's ends, digits kept), as a whole word sequence: 'dm' is
-  not found in 'admin'.
+  not found in 'admin'. The continuation is decoded for the answer's own token count (the
+  continuation as tokenised alone) + QA_SLACK tokens, at most `max_new`: the cloze asks for the
+  value next, so this is room for the value and a few tokens of detour (a spelling with more,
+  smaller tokens, a title before a name); decoding all rows to `max_new` spent most of the QA
+  time on tokens after the value's place.
 - answer_prob = exp(-mean token NLL of the continuation given the prompt), teacher-forced.
 - truth_ratio (TOFU, Maini et al. 2024, arXiv 2401.06121):
       R = (prod_i P(ã_i | q))^(1/k) / P(â | q),   P(y | q) = exp(-mean token NLL of y given q),
@@ -34,9 +38,11 @@ import numpy as np
 from unlearn.corpus.people import MONTHS
 from unlearn.data import TokenData
 from unlearn.metrics.generate import generate
-from unlearn.metrics.scoring import score
+from unlearn.metrics.scoring import token_logprobs
 
 PII = ("phone", "street_address", "birthday", "email")
+QA_MAX_NEW = 24  # the most new tokens any QA row is decoded for
+QA_SLACK = 6  # new tokens beyond the answer's own token count
 
 
 def normalise(text: str) -> str:
@@ -70,6 +76,14 @@ def qa_prompts(rows) -> list[tuple[str, str]]:
     return pairs
 
 
+def answer_budgets(tokenizer, pairs: list[tuple[str, str]], max_new: int = QA_MAX_NEW) -> list[int]:
+    """New tokens to decode per (prompt, continuation) pair: the continuation's token count +
+    QA_SLACK, at most `max_new` (module docstring)."""
+    conts = [c for _, c in pairs]
+    lengths = [len(x) for x in tokenizer(conts, add_special_tokens=False)["input_ids"]] if conts else []
+    return [min(max_new, n + QA_SLACK) for n in lengths]
+
+
 def common_prefix(a: list[int], b: list[int]) -> int:
     """Length of the longest common prefix of two token lists."""
     n = 0
@@ -86,9 +100,9 @@ def continuation_nll(model, tokenizer, pairs: list[tuple[str, str]], max_length:
     prompts = tokenizer([p for p, _ in pairs], add_special_tokens=False)["input_ids"]
     fulls = tokenizer([p + c for p, c in pairs], add_special_tokens=False)["input_ids"]
     starts = [common_prefix(p, f) for p, f in zip(prompts, fulls)]
-    scored = score(model, TokenData([([bos] + f)[:max_length] for f in fulls], pad), batch_size, device)
+    logprobs = token_logprobs(model, TokenData([([bos] + f)[:max_length] for f in fulls], pad), batch_size, device)
     # logprobs[t] scores input token t+1, i.e. fulls[t]: the continuation is logprobs[start:].
-    return np.array([-lp[s:].mean() if len(lp) > s else np.nan for lp, s in zip(scored.logprobs, starts)])
+    return np.array([-lp[s:].mean() if len(lp) > s else np.nan for lp, s in zip(logprobs, starts)])
 
 
 def truth_ratio(nll_paraphrased: float, nll_perturbed: np.ndarray) -> float:
@@ -156,14 +170,14 @@ def fabricated(generation: str, attribute: str, answer: str) -> float:
 
 
 def qa_eval(model, tokenizer, rows: list[dict], max_length: int, batch_size: int, device,
-            max_new: int = 24) -> dict:
+            max_new: int = QA_MAX_NEW) -> dict:
     """Per-row "correct", "answer_prob", "truth_ratio", "fabricated" arrays and "generations"."""
     pairs = qa_prompts(rows)
     bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     prompt_ids = tokenizer([p for p, _ in pairs], add_special_tokens=False)["input_ids"]
-    gen_ids = generate(model, [([bos] + p)[:max_length] for p in prompt_ids], max_new, batch_size, device,
-                       pad, tokenizer.eos_token_id)
+    gen_ids = generate(model, [([bos] + p)[:max_length] for p in prompt_ids],
+                       answer_budgets(tokenizer, pairs, max_new), batch_size, device, pad, tokenizer.eos_token_id)
     gens = [tokenizer.decode(g, skip_special_tokens=True) for g in gen_ids]
     # One teacher-forced pass: each row's answer pair, then its TOFU sentence pairs.
     tf = [tf_pairs(row) for row in rows]

@@ -70,3 +70,23 @@ def score(model, data: TokenData, batch_size: int, device: torch.device | str = 
             out[i] = (*(t[row, :n].cpu().numpy().astype(np.float32) for t in (token_logp, mu, sigma)),
                       top1[row, :n].cpu().numpy())
     return Scored(*(list(col) for col in zip(*(out[i] for i in range(len(data)))))) if out else Scored([], [], [], [])
+
+
+@torch.inference_mode()
+def token_logprobs(model, data: TokenData, batch_size: int, device: torch.device | str = "cpu") -> list[np.ndarray]:
+    """Only `score`'s log π(x_t | x_<t) per example (no vocabulary statistics, no argmax flags):
+    for callers that read nothing else, e.g. the QA answer probabilities. Same batching and order."""
+    model.eval()
+    order = sorted(range(len(data)), key=lambda i: len(data.ids[i]))
+    out: dict[int, np.ndarray] = {}
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        batch = {k: v.to(device) for k, v in data.batch(idx).items()}
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        targets = batch["input_ids"][:, 1:]  # (B, T-1)
+        token_logp = -torch.nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets,
+                                                        reduction="none")  # (B, T-1)
+        n_scored = batch["attention_mask"][:, 1:].sum(1).tolist()
+        for row, i in enumerate(idx):
+            out[i] = token_logp[row, : n_scored[row]].cpu().numpy().astype(np.float32)
+    return [out[i] for i in range(len(data))]
