@@ -56,6 +56,8 @@ def test_forget_retain_partition_train(corpus):
     assert len(ids["train"]) == len(corpus.texts["train"])  # text ids unique
     objecting = {u["user_id"] for u in rows(corpus.tables["users"]) if u["objects"]}
     assert set(corpus.texts["forget"]["user_id"]) == objecting
+    assert not set(corpus.texts["retain"]["user_id"]) & objecting  # comments included: every text they wrote
+    assert "comment" in set(corpus.texts["forget"]["kind"])
 
 
 def test_canaries_planted_exactly_r_times(corpus):

@@ -40,6 +40,11 @@ def render(template: str, values: dict, subject: str, offset: int) -> tuple[str,
     return "".join(out), spans
 
 
+# Part of the corpus stage's key: bump when the same config and seed would give other texts or
+# splits. 2: objecting users' comments belong to the forget split (version 1 left them in retain).
+GENERATOR_VERSION = 2
+
+
 def build_synthetic(cfg: DataConfig, seed: int) -> Corpus:
     """Generate the whole synthetic corpus for `cfg` and `seed`."""
     bad = [lang for lang in cfg.languages if lang not in LANGUAGES]
@@ -58,6 +63,9 @@ def build_synthetic(cfg: DataConfig, seed: int) -> Corpus:
     comments = make_comments(rng, cfg, users)
     members = [u for u in users if u["group"] == "member"]
     objectors = select_objectors(rng, cfg, members, notes)
+    objects = {u["user_id"]: u["objects"] for u in users}
+    for row in comments:  # written before the objections were drawn: an objector's comments are theirs too
+        row["objects"] = objects[row["user_id"]]
     others = [u for u in members if not u["objects"]]
     canaries = plan_canaries(rng, cfg, objectors, others, tuple(cfg.languages),
                              spread=cfg.objector_selection == "canary_holders")
