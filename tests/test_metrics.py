@@ -122,6 +122,9 @@ def test_fast_auc_matches_scikit_learn_and_tpr_at_low_fpr():
     rng = np.random.default_rng(0)
     a, b = rng.normal(1, 1, 50).round(1), rng.normal(0, 1, 70).round(1)  # rounding makes ties
     assert mia.auc_fast(a, b) == pytest.approx(mia.auc(a, b), abs=1e-12)
+    idx_a, idx_b = rng.integers(0, 50, (20, 50)), rng.integers(0, 70, (20, 70))  # bootstrap resamples
+    np.testing.assert_allclose(mia.auc_resampled(a, b, idx_a, idx_b),
+                               [mia.auc_fast(a[i], b[j]) for i, j in zip(idx_a, idx_b)], rtol=0, atol=1e-12)
     # members 5, 4, 3; 100 non-members 3.5, 1, 0, 0, ...: at FPR 0 two members pass, at 1% all three
     assert mia.tpr_at_fpr(np.array([5.0, 4.0, 3.0]), np.r_[3.5, 1.0, np.zeros(98)], 0.009) == pytest.approx(2 / 3)
     assert mia.tpr_at_fpr(np.array([5.0, 4.0, 3.0]), np.r_[3.5, 1.0, np.zeros(98)], 0.01) == pytest.approx(1.0)

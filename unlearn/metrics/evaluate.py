@@ -201,9 +201,13 @@ def summarize(arrays: dict[str, np.ndarray], seed: int, n_boot: int) -> tuple[di
         values = arrays[key][~np.isnan(arrays[key])]
         if key.endswith(("_score", "probe_correct")) or len(values) == 0:  # inputs of other metrics
             continue
-        agg = basic.geometric_mean if key.endswith(".ppl") else np.mean
-        metrics[key] = float(agg(values))
-        ci[key] = _interval([agg(values[rng.integers(0, len(values), len(values))]) for _ in range(n_boot)])
+        resampled = values[rng.integers(0, len(values), (n_boot, len(values)))]  # (n_boot, n)
+        if key.endswith(".ppl"):
+            metrics[key] = float(basic.geometric_mean(values))
+            ci[key] = _interval(np.exp(np.log(resampled).mean(1)))
+        else:
+            metrics[key] = float(np.mean(values))
+            ci[key] = _interval(resampled.mean(1))
     for split in ("forget", "retain"):
         for name in MIA_SCORES:
             pair = (f"{split}.{name}_score", f"holdout.{name}_score")
@@ -218,9 +222,9 @@ def summarize(arrays: dict[str, np.ndarray], seed: int, n_boot: int) -> tuple[di
 
 def auc_with_interval(members: np.ndarray, nonmembers: np.ndarray, rng, n_boot: int) -> tuple[float, list[float]]:
     """scikit-learn AUC and a bootstrap interval resampling both groups."""
-    boots = [mia.auc_fast(members[rng.integers(0, len(members), len(members))],
-                          nonmembers[rng.integers(0, len(nonmembers), len(nonmembers))]) for _ in range(n_boot)]
-    return mia.auc(members, nonmembers), _interval(boots)
+    idx_m = rng.integers(0, len(members), (n_boot, len(members)))
+    idx_n = rng.integers(0, len(nonmembers), (n_boot, len(nonmembers)))
+    return mia.auc(members, nonmembers), _interval(mia.auc_resampled(members, nonmembers, idx_m, idx_n))
 
 
 def _interval(values) -> list[float]:

@@ -67,19 +67,36 @@ def sample_candidates(fmt: str, n: int, seed: int) -> list[str]:
 
 
 _MEMO: dict = {}  # (tokenizer fingerprint, context, candidates) -> _encode's result
-_MEMO_SIZE = 32
+_TRIES: dict = {}  # the same key -> the trie of the remainders (built from _encode's result)
+_MEMO_SIZE = 64
 
 
 def _encode(tokenizer, context: str, candidates: list[str]) -> tuple[list[list[int]], int]:
     """`_encode_uncached`, memoised: every model of an experiment shares the tokenizer and ranks
     the same canaries, and tokenising 10^4 context + candidate strings costs more than the
     cached forward steps on a small model."""
+    return _MEMO[_remember(tokenizer, context, candidates)]
+
+
+def _remember(tokenizer, context: str, candidates: list[str]) -> tuple:
+    """The memo key of (tokenizer, context, candidates), encoding them on first sight."""
     key = (_fingerprint(tokenizer), context, hash(tuple(candidates)), len(candidates))
     if key not in _MEMO:
         if len(_MEMO) >= _MEMO_SIZE:
+            _TRIES.pop(next(iter(_MEMO)), None)
             _MEMO.pop(next(iter(_MEMO)))  # oldest first
         _MEMO[key] = _encode_uncached(tokenizer, context, candidates)
-    return _MEMO[key]
+    return key
+
+
+def _encoded_trie(tokenizer, context: str, candidates: list[str]) -> tuple[list[list[int]], int, "_Node"]:
+    """`_encode`'s result and the trie of the remainders, memoised alike (the walk never changes
+    the trie; building 10^4-candidate tries of python nodes cost about as much as the walk)."""
+    key = _remember(tokenizer, context, candidates)
+    seqs, shared = _MEMO[key]
+    if key not in _TRIES:
+        _TRIES[key] = _trie([s[shared:] for s in seqs])
+    return seqs, shared, _TRIES[key]
 
 
 def _fingerprint(tokenizer) -> int:
@@ -127,11 +144,15 @@ def _trie(remainders: list[list[int]]) -> _Node:
     return root
 
 
-def _select(cache: DynamicCache, rows: torch.Tensor, config) -> DynamicCache:
-    """A new cache holding batch rows `rows` of `cache` (a row may repeat)."""
-    # each layer's keys/values: (B, H_kv, T, D) -> (len(rows), H_kv, T, D)
-    kv = [(layer.keys[rows], layer.values[rows]) for layer in cache.layers]
-    return DynamicCache(ddp_cache_data=kv, config=config)
+
+def select_rows(cache, rows: torch.Tensor, config):
+    """A new cache holding batch rows `rows` of `cache` (a row may repeat); a cache of several
+    parts (a SISA ensemble's, unlearn/exact/ensemble.py) selects in each part itself."""
+    if isinstance(cache, DynamicCache):
+        # each layer's keys/values: (B, H_kv, T, D) -> (len(rows), H_kv, T, D)
+        kv = [(layer.keys[rows], layer.values[rows]) for layer in cache.layers]
+        return DynamicCache(ddp_cache_data=kv, config=config)
+    return cache.select(rows, config)
 
 
 def _expand(model, parents: list[_Node], bases: list[float], logp: torch.Tensor,
@@ -153,7 +174,8 @@ def _expand(model, parents: list[_Node], bases: list[float], logp: torch.Tensor,
             stepping.append((row, child, score))
     for start in range(0, len(stepping), batch_size):
         chunk = stepping[start : start + batch_size]
-        sub = _select(cache, torch.tensor([r for r, _, _ in chunk], device=logp.device), model.config)
+        sub = select_rows(cache, torch.tensor([r for r, _, _ in chunk], device=logp.device),
+                          getattr(model, "cache_config", model.config))  # a SISA ensemble: one per part
         ids = torch.tensor([[c.token] for _, c, _ in chunk], device=logp.device)  # (B, 1)
         res = model(input_ids=ids, cache=sub, use_cache=True)
         child_logp = _log_softmax(res.logits[:, -1])  # (B, V)
@@ -168,12 +190,11 @@ def candidate_logprobs(model, tokenizer, context: str, candidates: list[str], ba
     prefix-cached trie walk; equal to `candidate_logprobs_naive` up to float error. (N,) float64.
     """
     model.eval()
-    seqs, shared = _encode(tokenizer, context, candidates)
+    seqs, shared, root = _encoded_trie(tokenizer, context, candidates)
     prefix = torch.tensor([seqs[0][:shared]], device=device)  # (1, L)
     res = model(input_ids=prefix, use_cache=True, logits_to_keep=1)
     logp = _log_softmax(res.logits[:, -1])  # (1, V)
     out = np.zeros(len(candidates), dtype=np.float64)
-    root = _trie([s[shared:] for s in seqs])
     _expand(model, [root], [0.0], logp, res.cache, out, batch_size)
     return out
 

@@ -64,6 +64,19 @@ def auc_fast(member_scores: np.ndarray, nonmember_scores: np.ndarray) -> float:
     return float((ranks[:m].sum() - m * (m + 1) / 2) / (m * n))
 
 
+def auc_resampled(member_scores: np.ndarray, nonmember_scores: np.ndarray, idx_m: np.ndarray,
+                  idx_n: np.ndarray) -> np.ndarray:
+    """`auc_fast(member_scores[idx_m[b]], nonmember_scores[idx_n[b]])` for every row b of the
+    (B, m) and (B, n) index arrays at once: with C[i, j] = 1[m_i > n_j] + ½·1[m_i = n_j] and
+    w_m, w_n the rows' resampling counts, AUC_b = w_m[b]ᵀ C w_n[b] / (m·n)."""
+    m, n = len(member_scores), len(nonmember_scores)
+    diff = member_scores[:, None] - nonmember_scores[None, :]
+    wins = (diff > 0) + 0.5 * (diff == 0)  # (m, n)
+    counts = lambda idx, k: np.stack([np.bincount(row, minlength=k) for row in idx]).astype(float)  # noqa: E731
+    w_m, w_n = counts(idx_m, m), counts(idx_n, n)  # (B, m), (B, n)
+    return ((w_m @ wins) * w_n).sum(1) / (m * n)
+
+
 def tpr_at_fpr(member_scores: np.ndarray, nonmember_scores: np.ndarray, fpr: float = 0.01) -> float:
     """Highest true-positive rate at a false-positive rate ≤ `fpr` (ROC from scikit-learn)."""
     y = np.r_[np.ones(len(member_scores)), np.zeros(len(nonmember_scores))]
