@@ -30,7 +30,7 @@ def smoke_run(tmp_path_factory):
 def test_results_follow_the_contract(smoke_run):
     run_dir, results = smoke_run
     on_disk = json.loads((run_dir / "results.json").read_text())
-    assert on_disk["models"].keys() == results["models"].keys() == {"base", "original", "retrain", *METHODS}
+    assert on_disk["models"].keys() == results["models"].keys() == {"base", "original", "retrain", "sisa", *METHODS}
     assert {"experiment", "seeds", "models", "verdict", "meta"} <= on_disk.keys()
     for name, m in on_disk["models"].items():
         assert m["status"] == "ok" and m["kind"] in ("base", "original", "retrain", "approximate", "exact")
@@ -85,6 +85,19 @@ def test_every_attack_runs_on_every_model_but_base(smoke_run):
             assert key in m["metrics"], (name, key)
     retrain = results["models"]["retrain"]["metrics"]  # the control against itself
     assert retrain["attacks.relearn.recovery_vs_retrain"] == 0.0 and retrain["attacks.relearn.recovery_vs_retrain_p"] == 1.0
+
+
+def test_sisa_is_an_exact_row_and_its_deletion_is_bit_identical_to_training_without_the_users(smoke_run):
+    run_dir, results = smoke_run
+    row = results["models"]["sisa"]
+    assert row["kind"] == "exact" and row["status"] == "ok"
+    cost = row["cost"]
+    assert cost["speedup_vs_retrain"] > 0 and cost["speedup_vs_full_sisa"] > 0 and cost["shards"] == 4
+    assert cost["speedup_vs_retrain"] == pytest.approx(cost["retrain_wall_s"] / cost["wall_s"])
+    from unlearn.exact.stage import check_sisa
+    checks = check_sisa(load_config(SMOKE), run_dir)
+    assert [(c["identical"], c["max_abs_diff"], c["differing"]) for c in checks] == [(True, 0.0, [])]
+    assert checks[0]["checkpoints"] == 16  # 4 shards x 4 slices
 
 
 def test_rerun_is_a_cache_hit_for_every_stage(smoke_run):

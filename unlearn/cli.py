@@ -1,8 +1,9 @@
-"""Command line: `unlearn run | data | report`.
+"""Command line: `unlearn run | data | report | sisa-check`.
 
     unlearn run CONFIG [key=value ...] [--out DIR] [--debug]
     unlearn data CONFIG [key=value ...] [--out DIR] [--debug]
     unlearn report RUN_DIR
+    unlearn sisa-check CONFIG [key=value ...] [--out DIR] [--debug]
 
 Bad configuration or input exits with code 2 and one line naming the file, key and choices;
 any other error exits 1 with one line. `--debug` shows the traceback instead.
@@ -22,11 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="unlearn", description="Can this data be removed from a trained model?")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("run", "run an experiment: corpus -> models -> evaluation -> report"),
-                       ("data", "generate (or load) the corpus and print a summary")):
+                       ("data", "generate (or load) the corpus and print a summary"),
+                       ("sisa-check", "prove SISA's deletion exact: retrain it from scratch without the "
+                                      "objecting users and compare every checkpoint")):
         p = sub.add_parser(name, help=text)
         p.add_argument("config", help="experiment YAML, e.g. configs/experiments/quick.yaml")
         p.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. finetune.lr=1e-3")
-        p.add_argument("--out", help="output folder (default runs/<name>/ for run, runs/<name>/corpus-data for data)")
+        p.add_argument("--out", help="output folder (default runs/<name>/ for run and sisa-check, "
+                                     "runs/<name>/corpus-data for data)")
         p.add_argument("--debug", action="store_true", help="show tracebacks")
     p = sub.add_parser("report", help="rebuild report.md from a run folder's results.json")
     p.add_argument("run_dir")
@@ -94,13 +98,31 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_sisa_check(args) -> int:
+    """Exit 0 if every seed's SISA after deletion equals a SISA trained without the users."""
+    from unlearn.exact.stage import check_sisa
+
+    cfg = load_config(args.config, args.overrides)
+    run_dir = Path(args.out or Path("runs") / cfg.name)
+    checks = check_sisa(cfg, run_dir)
+    if _is_main():
+        for c in checks:
+            if "message" in c:
+                print(f"seed {c['seed']}: {c['message']}")
+                continue
+            verdict = "bit-identical" if c["identical"] else f"DIFFERENT ({', '.join(c['differing'][:5])})"
+            print(f"seed {c['seed']}: {c['deleted']} vs {c['scratch']}: {c['checkpoints']} checkpoints "
+                  f"{verdict}, max |difference| {c['max_abs_diff']:.3g}")
+    return 0 if all(c["identical"] for c in checks) else 1
+
+
 def _is_main() -> bool:
     from unlearn.train import make_accelerator
 
     return make_accelerator().is_main_process
 
 
-COMMANDS = {"run": cmd_run, "data": cmd_data, "report": cmd_report}
+COMMANDS = {"run": cmd_run, "data": cmd_data, "report": cmd_report, "sisa-check": cmd_sisa_check}
 
 if __name__ == "__main__":
     sys.exit(main())

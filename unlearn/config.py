@@ -128,6 +128,17 @@ class AttackConfig:
 
 
 @dataclass(frozen=True)
+class SisaConfig:
+    """Exact unlearning by SISA (unlearn/exact/sisa.py): users in shards, shards in slices."""
+
+    enabled: bool = True  # train SISA on the members and delete the objecting users from it
+    shards: int = 4  # constituent models; each user's texts go to exactly one
+    slices: int = 4  # per shard, trained incrementally with a checkpoint after each
+    lora_rank: int = 8  # pretrained base models: one LoRA adapter per shard (tiny: full copies)
+    lora_alpha: float = 16.0
+
+
+@dataclass(frozen=True)
 class TuningConfig:
     """Fair tuning: the same rule for every method, applied on validation texts only."""
 
@@ -145,6 +156,7 @@ class Config:
     unlearn: UnlearnConfig = field(default_factory=UnlearnConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     attacks: AttackConfig = field(default_factory=AttackConfig)
+    sisa: SisaConfig = field(default_factory=SisaConfig)
     tune: bool = False  # sweep each method's `grid` and keep the variant the tuning rule picks
     tuning: TuningConfig = field(default_factory=TuningConfig)
     methods: tuple[MethodSpec, ...] = ()  # resolved from `unlearn.methods` + `methods.<name>`
@@ -222,6 +234,8 @@ def _check_values(cfg: Config, sources: dict[str, str]) -> None:
     if cfg.tune and cfg.data.objection_rounds > 1:
         bad("tune", "with data.objection_rounds > 1 is not supported: tune on one round, then run the rounds")
     _check_attacks(cfg.attacks, bad)
+    if cfg.sisa.shards < 1 or cfg.sisa.slices < 1 or cfg.sisa.lora_rank < 1:
+        bad("sisa", "needs shards >= 1, slices >= 1 and lora_rank >= 1")
     check_model_name(cfg.model.name, sources.get("model.name", "config"))
 
 

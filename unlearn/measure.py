@@ -64,6 +64,7 @@ def evaluate_stage(run, kind, folder, info, texts: dict | None = None, tag: dict
     cfg, acc = run.cfg, run.acc
     entry = {"kind": kind, "status": info["status"], "metrics": {}, "ci": {},
              "cost": {"wall_s": float(info.get("wall_s", 0.0)), "steps": int(info.get("steps", 0))}}
+    entry["cost"].update(info.get("cost", {}))  # e.g. SISA's speed-ups
     if info.get("message"):
         entry["message"] = info["message"]
     if info["status"] != "ok":

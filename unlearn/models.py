@@ -150,7 +150,12 @@ def build_base(cfg: Config, seed: int, out: Path) -> None:
 
 
 def load_model(folder: Path, dtype: torch.dtype = torch.float32):
-    """Load model + tokenizer saved by a stage (safetensors only)."""
+    """Load model + tokenizer saved by a stage (safetensors only); a SISA folder (`sisa.json`)
+    loads as the aggregate of its constituents (unlearn/exact/ensemble.py)."""
+    if (Path(folder) / "sisa.json").exists():
+        from unlearn.exact.ensemble import load_ensemble
+
+        return load_ensemble(Path(folder))
     model = AutoModelForCausalLM.from_pretrained(folder, use_safetensors=True, dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     if tokenizer.pad_token_id is None:

@@ -16,7 +16,9 @@ import torch
 
 from unlearn.config import Config, MethodSpec, to_dict
 from unlearn.corpus import build_corpus, load_corpus, save_corpus
+from unlearn.corpus.generate import GENERATOR_VERSION
 from unlearn.data import encode
+from unlearn.exact.stage import sisa_stages
 from unlearn.losses import batch_nll
 from unlearn.methods import METHODS
 from unlearn.metrics.basic import nll
@@ -73,9 +75,9 @@ class SeedRun:
     val_refs: dict = field(default_factory=dict)  # retrain/original validation NLLs, scored once
 
 
-def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
-    """All stages of one seed; returns {model name: {kind, status, metrics, ci, cost, ...}}."""
-    data_key = {"data": to_dict(cfg.data), "seed": seed}
+def prepare(cfg: Config, seed: int, stages: Stages, acc) -> tuple[SeedRun, Path, dict]:
+    """The corpus and base stages of one seed: (the seed's shared state, base folder, base info)."""
+    data_key = {"data": to_dict(cfg.data), "seed": seed, "generator": GENERATOR_VERSION}
     corpus_dir, _ = stages.run("corpus", data_key, lambda out: _corpus_stage(cfg, seed, out, acc))
     corpus = load_corpus(corpus_dir / "corpus")
     exclude = (validation_indices(len(corpus.texts["forget"]), len(corpus.texts["retain"]),
@@ -85,6 +87,13 @@ def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
     base_key = {"model": to_dict(cfg.model), "seed": seed,
                 **({"tokenizer_data": data_key} if cfg.model.name == "tiny" else {})}
     base_dir, base = stages.run("base", base_key, lambda out: _base_stage(cfg, seed, out, acc))
+    return run, base_dir, base
+
+
+def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
+    """All stages of one seed; returns {model name: {kind, status, metrics, ci, cost, ...}}."""
+    run, base_dir, base = prepare(cfg, seed, stages, acc)
+    corpus, corpus_dir = run.corpus, run.corpus_dir
     fit_key = {"base": base_dir.name, "corpus": corpus_dir.name, "finetune": to_dict(cfg.finetune),
                "max_length": cfg.model.max_length, "seed": seed}
     models = {"base": ("base", base_dir, base)}
@@ -95,6 +104,8 @@ def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
             raise PipelineError(f"{name}: fine-tuning {info['status']}: {info.get('message')}; "
                                 "lower finetune.lr or check the data")
         models[name] = (name, folder, info)
+    if cfg.sisa.enabled:
+        models["sisa"] = ("exact", *sisa_stages(run, base_dir, models["retrain"][2]))
     tuning, rounds = {}, {}
     original = models["original"][1:]
     for spec in cfg.methods:

@@ -52,8 +52,7 @@ def _aggregate(entries: list[dict], seeds) -> dict:
         elif key in first["ci"]:  # e.g. a KS p-value or TPR at 1% FPR has no interval
             ci[key] = first["ci"][key]
     out = {"kind": first["kind"], "status": status, "metrics": metrics, "ci": ci,
-           "cost": {"wall_s": float(np.mean([e["cost"]["wall_s"] for e in entries])),
-                    "steps": int(first["cost"]["steps"])}}
+           "cost": _cost(entries)}
     messages = [e["message"] for e in entries if e.get("message")]
     if messages:
         out["message"] = messages[0]
@@ -67,6 +66,16 @@ def _aggregate(entries: list[dict], seeds) -> dict:
     for extra in ("tuning", "rounds"):  # the sweep and choice / the per-round evaluations, per seed
         if any(extra in e for e in entries):
             out[extra] = {str(s): e.get(extra) for s, e in zip(seeds, entries)}
+    return out
+
+
+def _cost(entries: list[dict]) -> dict:
+    """Numbers averaged over seeds (wall time, speed-ups), anything else from the first seed."""
+    out = {k: v for k, v in entries[0]["cost"].items()}
+    for key, value in out.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "steps":
+            out[key] = float(np.mean([e["cost"][key] for e in entries if key in e["cost"]]))
+    out["steps"] = int(out.get("steps", 0))
     return out
 
 

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import PreTrainedModel
 
 from unlearn.attacks.base import AttackContext, forget_side
 from unlearn.metrics.evaluate import PII_ATTRIBUTES
@@ -54,9 +55,10 @@ def quantize_model(model: nn.Module, bits: int, group: int) -> nn.Module:
     """A copy of `model` whose linear weights (not the output head) are RTN-quantized; `model`
     itself is left untouched."""
     quantized = copy.deepcopy(model)
-    head = quantized.get_output_embeddings()
+    # every output head stays fp32: the model's own, or each constituent's in a SISA ensemble
+    heads = {id(m.get_output_embeddings()) for m in quantized.modules() if isinstance(m, PreTrainedModel)}
     for module in quantized.modules():
-        if isinstance(module, nn.Linear) and module is not head:
+        if isinstance(module, nn.Linear) and id(module) not in heads:
             module.weight.copy_(quantize_weight(module.weight, bits, group))
     return quantized
 

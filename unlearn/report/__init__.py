@@ -74,6 +74,29 @@ def attack_table(results: dict) -> str:
     return "\n".join(rows)
 
 
+def cost_table(results: dict) -> str:
+    """Per model: wall time and steps of making it, speed-up over retraining (retrain's wall time ÷
+    the model's), SISA's over training SISA in full, and model utility relative to original's."""
+    models = results["models"]
+    retrain = models.get("retrain", {}).get("cost", {}).get("wall_s")
+    utility0 = models.get("original", {}).get("metrics", {}).get("utility.model_utility")
+    head = ["model", "kind", "wall s", "steps", "speed-up vs retrain", "speed-up vs full SISA",
+            "model utility ÷ original's"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, m in models.items():
+        if name == "base":
+            continue
+        cost, utility = m["cost"], m["metrics"].get("utility.model_utility")
+        wall = cost["wall_s"]
+        speedup = cost.get("speedup_vs_retrain", retrain / wall if retrain and wall > 0 else None)
+        rows.append("| " + " | ".join([
+            name, m["kind"], f"{wall:.1f}", str(cost.get("steps", 0)),
+            f"{speedup:.2f}×" if speedup is not None and m["kind"] != "original" else "–",
+            f"{cost['speedup_vs_full_sisa']:.2f}×" if "speedup_vs_full_sisa" in cost else "–",
+            f"{utility / utility0:.3f}" if utility is not None and utility0 else "–"]) + " |")
+    return "\n".join(rows)
+
+
 def tuning_tables(results: dict) -> str:
     """One Markdown table per tuned method and seed: the grid, validation scores, the choice."""
     parts = []
@@ -133,6 +156,14 @@ def write_report(results: dict, run_dir: Path) -> Path:
         "## Attacks (recovery = attacked − unattacked per item; Δ = the model's minus retrain's)",
         "",
         attack_table(results) or "No attacks were run.",
+        "",
+        "## Cost (making each model; evaluation and attacks excluded)",
+        "",
+        "Speed-up vs retrain = retrain's wall time ÷ the model's; for `sisa` the model's wall time is the "
+        "deletion (retraining the affected shards from their checkpoints), and full SISA training is "
+        "reported beside it.",
+        "",
+        cost_table(results),
         "",
         "## All metrics",
         "",
