@@ -100,6 +100,20 @@ def test_sisa_is_an_exact_row_and_its_deletion_is_bit_identical_to_training_with
     assert checks[0]["checkpoints"] == 16  # 4 shards x 4 slices
 
 
+def test_two_worker_processes_measure_like_one(smoke_run):
+    """eval.workers=2: every evaluation and attack stage rebuilt in two 1-thread processes, the
+    numbers equal to the in-process ones up to float rounding, the bookkeeping complete."""
+    run_dir, results = smoke_run
+    again = run_experiment(load_config(SMOKE, ["eval.workers=2"]), run_dir, str(SMOKE))
+    folders = [d for m in results["models"].values() for k in ("eval_dirs", "attack_dirs") for d in m.get(k, {}).values()]
+    assert again["meta"]["stages"]["built"] == len(set(folders))  # corpus_deletion's are original's
+    for name, m in again["models"].items():
+        want = results["models"][name]["metrics"]
+        assert m["metrics"].keys() == want.keys()
+        for key, value in m["metrics"].items():
+            assert value == pytest.approx(want[key], rel=1e-3, abs=1e-3), (name, key)
+
+
 def test_rerun_is_a_cache_hit_for_every_stage(smoke_run):
     run_dir, results = smoke_run
     again = run_experiment(load_config(SMOKE), run_dir, str(SMOKE))

@@ -107,6 +107,7 @@ class EvalConfig:
     exposure_samples: int = 500  # sampled candidates for the skew-normal extrapolation
     exposure_batch: int = 512  # trie nodes per cached forward step when ranking candidates
     bootstrap: int = 1000  # resamples for the 95% intervals
+    workers: int = 1  # > 1: evaluate and attack models in this many 1-thread processes (unlearn/parallel.py)
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ class SisaConfig:
     enabled: bool = True  # train SISA on the members and delete the objecting users from it
     shards: int = 4  # constituent models; each user's texts go to exactly one
     slices: int = 4  # per shard, trained incrementally with a checkpoint after each
+    epochs: float = 0.0  # data passes per constituent over its shard (0: finetune.epochs)
     lora_rank: int = 8  # pretrained base models: one LoRA adapter per shard (tiny: full copies)
     lora_alpha: float = 16.0
 
@@ -234,8 +236,10 @@ def _check_values(cfg: Config, sources: dict[str, str]) -> None:
     if cfg.tune and cfg.data.objection_rounds > 1:
         bad("tune", "with data.objection_rounds > 1 is not supported: tune on one round, then run the rounds")
     _check_attacks(cfg.attacks, bad)
-    if cfg.sisa.shards < 1 or cfg.sisa.slices < 1 or cfg.sisa.lora_rank < 1:
-        bad("sisa", "needs shards >= 1, slices >= 1 and lora_rank >= 1")
+    if cfg.eval.workers < 1:
+        bad("eval.workers", "must be at least 1")
+    if cfg.sisa.shards < 1 or cfg.sisa.slices < 1 or cfg.sisa.lora_rank < 1 or cfg.sisa.epochs < 0:
+        bad("sisa", "needs shards >= 1, slices >= 1, lora_rank >= 1 and epochs >= 0")
     check_model_name(cfg.model.name, sources.get("model.name", "config"))
 
 

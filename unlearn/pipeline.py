@@ -22,7 +22,8 @@ from unlearn.exact.stage import sisa_stages
 from unlearn.losses import batch_nll
 from unlearn.methods import METHODS
 from unlearn.metrics.basic import nll
-from unlearn.measure import attack_stage, compare, evaluate_stage
+from unlearn.measure import compare, evaluate_stage
+from unlearn.parallel import measure_models
 from unlearn.metrics.evaluate import EvalPlan, make_plan
 from unlearn.metrics.scoring import score
 from unlearn.models import build_base, load_model
@@ -116,11 +117,7 @@ def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
         else:
             folder, info = _unlearn(run, spec, original, debug)
         models[spec.name] = (METHODS[spec.name].kind, folder, info)
-    out = {name: evaluate_stage(run, kind, folder, info) for name, (kind, folder, info) in models.items()}
-    if cfg.attacks.names:
-        for name, (kind, folder, info) in models.items():
-            if kind != "base" and out[name]["status"] == "ok":
-                out[name]["attack_dir"] = attack_stage(run, folder, info)
+    out = measure_models(run, models)
     compare(run, out)
     for name, record in tuning.items():
         out[name]["tuning"] = record

@@ -16,10 +16,15 @@ remaining users with the same seeds (`verify`; tests/test_sisa.py).
 Choices and deviations:
 - Assignment hashes (seed, user id): a user's shard and slice never depend on who else is there,
   so removing users moves nobody else (a seeded permutation would reshuffle everyone).
-- Stage r runs `finetune.epochs / R` epochs over its cumulative data with its own warm-up and
-  schedule (each stage a fresh AdamW: the checkpoint is the weights alone, so resuming from it is
-  exactly what the uninterrupted run did). Slice-0 users are thus trained on R times longer than
-  last-slice users; the paper's constituents are trained the same way.
+- Stage r runs e' = 2E/(R+1) epochs over its cumulative data (E = `sisa.epochs`, default the
+  fine-tuning epochs): Σ_r e'·(r+1)/R = E, so each shard gets as many data passes in total as E
+  epochs over it, the budget Bourtoule et al. keep fixed when slicing. Slice-0 users are seen
+  more often than last-slice users, as in the paper. Each stage has its own warm-up and schedule
+  and a fresh AdamW: a checkpoint is the weights alone, so resuming from it is exactly what the
+  uninterrupted run did.
+- A constituent sees 1/S of the data for the same passes, i.e. ~1/S of the single model's
+  optimizer steps: a model trained from scratch (tiny) learns far less than the single model,
+  a pretrained one far less is lost. That utility cost is the trade-off SISA makes.
 - Constituents: a full copy of the base model for the tiny model trained from scratch; for a
   pretrained base, a LoRA adapter (peft; Hu et al. 2021, arXiv 2106.09685) on the frozen base,
   as in the SISA-with-adapters work cited in SCIENCE.md (arXiv 2212.09573, 2406.16257).
@@ -108,8 +113,9 @@ def load_trainable(model, state: dict[str, torch.Tensor], lora: bool) -> None:
 
 
 def stage_cfg(cfg: Config) -> TrainConfig:
-    """One slice stage: the fine-tuning recipe for epochs / R epochs."""
-    return dataclasses.replace(cfg.finetune, epochs=cfg.finetune.epochs / cfg.sisa.slices)
+    """One slice stage: the fine-tuning recipe for 2E/(R+1) epochs (module docstring)."""
+    total = cfg.sisa.epochs or cfg.finetune.epochs
+    return dataclasses.replace(cfg.finetune, epochs=2 * total / (cfg.sisa.slices + 1))
 
 
 def _nll_loss(model, ref_model, batch):
@@ -136,8 +142,10 @@ def build_sisa(cfg: Config, seed: int, base_dir: Path, texts: list[str], user_id
     for s in range(S):
         start = _restart_slice(prev, users, s, R) if prev else 0
         record["restart"].append(start)
-        for r in range(start):  # untouched stages: the previous checkpoints, as they were
-            shutil.copyfile(previous / f"shard{s}" / f"slice{r}.safetensors", _ckpt(folder, s, r, mkdir=True))
+        if acc.is_main_process:  # untouched stages: the previous checkpoints, as they were
+            for r in range(start):
+                shutil.copyfile(previous / f"shard{s}" / f"slice{r}.safetensors", _ckpt(folder, s, r, mkdir=True))
+        acc.wait_for_everyone()  # every process resumes from the copied checkpoint
         t0, steps = time.perf_counter(), 0
         if start < R:
             model, tok = _constituent(base_dir, cfg, seed, s)
