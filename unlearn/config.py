@@ -136,6 +136,7 @@ class SisaConfig:
     shards: int = 4  # constituent models; each user's texts go to exactly one
     slices: int = 4  # per shard, trained incrementally with a checkpoint after each
     epochs: float = 0.0  # data passes per constituent over its shard (0: finetune.epochs)
+    lr: float = 0.0  # constituent learning rate (0: finetune.lr; LoRA adapters usually want more)
     lora_rank: int = 8  # pretrained base models: one LoRA adapter per shard (tiny: full copies)
     lora_alpha: float = 16.0
 
@@ -238,8 +239,8 @@ def _check_values(cfg: Config, sources: dict[str, str]) -> None:
     _check_attacks(cfg.attacks, bad)
     if cfg.eval.workers < 1:
         bad("eval.workers", "must be at least 1")
-    if cfg.sisa.shards < 1 or cfg.sisa.slices < 1 or cfg.sisa.lora_rank < 1 or cfg.sisa.epochs < 0:
-        bad("sisa", "needs shards >= 1, slices >= 1, lora_rank >= 1 and epochs >= 0")
+    if cfg.sisa.shards < 1 or cfg.sisa.slices < 1 or cfg.sisa.lora_rank < 1 or cfg.sisa.epochs < 0 or cfg.sisa.lr < 0:
+        bad("sisa", "needs shards >= 1, slices >= 1, lora_rank >= 1, epochs >= 0 and lr >= 0")
     check_model_name(cfg.model.name, sources.get("model.name", "config"))
 
 

@@ -113,9 +113,10 @@ def load_trainable(model, state: dict[str, torch.Tensor], lora: bool) -> None:
 
 
 def stage_cfg(cfg: Config) -> TrainConfig:
-    """One slice stage: the fine-tuning recipe for 2E/(R+1) epochs (module docstring)."""
+    """One slice stage: the fine-tuning recipe for 2E/(R+1) epochs (module docstring), at
+    `sisa.lr` if set."""
     total = cfg.sisa.epochs or cfg.finetune.epochs
-    return dataclasses.replace(cfg.finetune, epochs=2 * total / (cfg.sisa.slices + 1))
+    return dataclasses.replace(cfg.finetune, epochs=2 * total / (cfg.sisa.slices + 1), lr=cfg.sisa.lr or cfg.finetune.lr)
 
 
 def _nll_loss(model, ref_model, batch):
