@@ -66,6 +66,8 @@ def cmd_run(args) -> int:
     results = run_experiment(cfg, run_dir, args.config, debug=args.debug)
     if results is not None and _is_main():
         print(main_table(results))
+        for name, v in results.get("verdict", {}).items():
+            print(f"{name:>16}: {v['verdict']:<11} ({v['reason']})")
         print(f"\n{run_dir / 'results.json'}  {run_dir / 'report.md'}  "
               f"({results['meta']['wall_s']:.0f} s, stages cached {results['meta']['stages']['cached']}, "
               f"built {results['meta']['stages']['built']})")

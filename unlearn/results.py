@@ -18,6 +18,7 @@ from scipy import stats
 
 from unlearn.config import ROOT, Config, to_dict
 from unlearn.metrics import versions
+from unlearn.report.verdict import verdicts
 
 PACKAGES = ("torch", "transformers", "datasets", "accelerate", "tokenizers", "numpy", "scikit-learn", "scipy")
 
@@ -30,7 +31,7 @@ def assemble_results(cfg: Config, per_seed: dict[int, dict], config_path: str, w
         "experiment": cfg.name,
         "seeds": list(cfg.seeds),
         "models": models,
-        "verdict": {},  # filled by the report issue's verdict rules
+        "verdict": verdicts(models),  # report/verdict.py: removed / suppressed / not removed, with the tests
         "meta": _meta(cfg, config_path, wall_s, acc),
     }
 

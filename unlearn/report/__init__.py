@@ -1,8 +1,9 @@
 """The report: tables built from results.json alone (a pure function of the JSON).
 
-This is the first slice: the main table (models x key metrics, with 95% intervals) as Markdown,
-written to report.md and printed at the end of `unlearn run`. Figures, verdicts and the other
-tables come with the report issue.
+So far: the main table (models x key metrics, with 95% intervals), the verdicts
+(report/verdict.py), the attack, cost, all-metrics and tuning tables, as Markdown in report.md;
+the main table and the verdicts are printed at the end of `unlearn run`. Figures and the
+CSV/LaTeX/JSON exports come with the report issue.
 """
 from __future__ import annotations
 
@@ -72,6 +73,23 @@ def attack_table(results: dict) -> str:
             cells.append("–" if diff is None else f"{diff:+.3f} ({p:.2g})")
         rows.append(f"| {model} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def verdict_table(results: dict) -> str:
+    """Per judged model: the verdict, why, and each test with its p-value or interval."""
+    rows = ["| method | verdict | why | tests (✗ = separates it from retrain) |", "|---|---|---|---|"]
+    for name, v in (results.get("verdict") or {}).items():
+        tests = []
+        for part in v["parts"]:
+            mark = "✗" if part["separates"] else "✓"
+            if "interval" in part:
+                lo, hi = part["interval"]
+                tests.append(f"{mark} {part['name']} {part['value']:.3f} [{lo:.3f}, {hi:.3f}] "
+                             f"vs retrain {part['retrain']:.3f}")
+            else:
+                tests.append(f"{mark} {part['name']} p={part['p']:.2g}")
+        rows.append(f"| {name} | **{v['verdict']}** | {v['reason']} | {'; '.join(tests) or '–'} |")
+    return "\n".join(rows) if len(rows) > 2 else ""
 
 
 def cost_table(results: dict) -> str:
@@ -152,6 +170,10 @@ def write_report(results: dict, run_dir: Path) -> Path:
         "relative to retrain's, in % (MUSE). Judge every row against `retrain`.",
         "",
         main_table(results),
+        "",
+        "## Verdicts (report/verdict.py: each test at 5%; attacks Bonferroni over the attacks run)",
+        "",
+        verdict_table(results) or "No method was judged.",
         "",
         "## Attacks (recovery = attacked − unattacked per item; Δ = the model's minus retrain's)",
         "",

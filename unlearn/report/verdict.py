@@ -1,0 +1,90 @@
+"""Verdicts per method, from results.json alone (shared/SCIENCE.md "The question").
+
+Every approximate method (and corpus deletion) is judged against `retrain`, the model that never
+saw the objecting users:
+
+- not removed — a plain (unattacked) forget-side test separates it from retrain:
+    * forget quality: the KS test of its forget truth ratios against retrain's (TOFU; the
+      p-value is `forget_quality`); separated if p < α;
+    * membership: retrain's forget LOSS-attack AUC lies outside the method's 95% bootstrap
+      interval of that AUC (`forget.mia_loss_auc`; over seeds a t interval), i.e. a 5% test;
+    * canary exposure: retrain's mean forget exposure outside the method's 95% interval.
+- suppressed — no plain test separates it, but an attack recovers significantly more of the
+  forget data than the same attack does on retrain: `attacks.<a>.recovery_vs_retrain` > 0 with
+  the paired Wilcoxon p-value (attacks/recovery.py) below α / (number of attacks), Bonferroni
+  over the attacks run.
+- removed — neither.
+
+Exact methods (`kind == "exact"`, SISA) are removed by construction: their weights are those of
+training without the users (proved by `unlearn sisa-check`), so they are not tested against
+retrain, a different model (SISA's constituents see 1/S of the data: its metrics differ from
+retrain's for that reason alone). A test whose inputs are missing (no QA table, no canaries, no
+attack) is skipped and listed as such. Separation can go either way: a method that forgets
+*more* than retrain (e.g. forget AUC below retrain's) is distinguishable from a model that never
+saw the data too; each failed test records its direction.
+"""
+from __future__ import annotations
+
+ALPHA = 0.05
+JUDGED = ("approximate",)  # kinds tested against retrain; "exact" is removed by construction
+INTERVAL_TESTS = (("membership", "forget.mia_loss_auc"), ("exposure", "forget.exposure"))
+
+
+def verdicts(models: dict, alpha: float = ALPHA) -> dict:
+    """{method: {"verdict", "parts": [...], "reason"}} for every judged model in `models`."""
+    retrain = models.get("retrain")
+    out = {}
+    for name, m in models.items():
+        if m.get("status") != "ok":
+            continue
+        if m["kind"] == "exact":
+            out[name] = {"verdict": "removed", "parts": [],
+                         "reason": "exact by construction: trained without the users (unlearn sisa-check)"}
+        elif m["kind"] in JUDGED and retrain is not None:
+            out[name] = judge(m, retrain, alpha)
+    return out
+
+
+def judge(m: dict, retrain: dict, alpha: float = ALPHA) -> dict:
+    """The verdict of one model against retrain, with every test behind it."""
+    tried = {"forget quality": _ks(m, alpha), **{t: _interval(m, retrain, t, k) for t, k in INTERVAL_TESTS}}
+    plain = [p for p in tried.values() if p]
+    attacks = sorted({k.split(".")[1] for k in m["metrics"] if k.startswith("attacks.") and
+                      k.endswith(".recovery_vs_retrain_p")})
+    level = alpha / max(len(attacks), 1)
+    recovered = []
+    for a in attacks:
+        diff, p = m["metrics"][f"attacks.{a}.recovery_vs_retrain"], m["metrics"][f"attacks.{a}.recovery_vs_retrain_p"]
+        recovered.append({"name": a, "test": f"{a}: recovery vs retrain's, paired Wilcoxon", "value": diff, "p": p,
+                          "level": level, "separates": bool(diff > 0 and p < level)})
+    if any(p["separates"] for p in plain):
+        verdict = "not removed"
+        reason = "plain evaluation separates it from retrain: " + ", ".join(p["name"] for p in plain if p["separates"])
+    elif any(r["separates"] for r in recovered):
+        verdict = "suppressed"
+        reason = "attacks recover the data beyond retrain: " + ", ".join(r["name"] for r in recovered if r["separates"])
+    else:
+        verdict = "removed"
+        reason = "no plain test and no attack separates it from retrain"
+    skipped = [t for t, p in tried.items() if p is None]  # inputs missing (no QA, canaries, interval)
+    return {"verdict": verdict, "reason": reason, "parts": plain + recovered, "skipped": skipped}
+
+
+def _ks(m: dict, alpha: float) -> dict | None:
+    p = m["metrics"].get("forget_quality")
+    if p is None:
+        return None
+    return {"name": "forget quality", "test": "forget quality (KS of truth ratios vs retrain)", "value": p, "p": p,
+            "level": alpha,
+            "separates": bool(p < alpha)}
+
+
+def _interval(m: dict, retrain: dict, test: str, key: str) -> dict | None:
+    value, ci, ref = m["metrics"].get(key), (m.get("ci") or {}).get(key), retrain["metrics"].get(key)
+    if value is None or ci is None or ref is None:
+        return None
+    outside = not ci[0] <= ref <= ci[1]
+    return {"name": test, "test": f"{test} ({key}: retrain's value inside the 95% interval)", "value": value,
+            "interval": ci,
+            "retrain": ref, "separates": bool(outside),
+            "direction": ("more than retrain" if value > ref else "less than retrain") if outside else ""}
