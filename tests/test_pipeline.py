@@ -43,7 +43,11 @@ def test_results_follow_the_contract(smoke_run):
     assert models["original"]["metrics"]["retain.nll"] < models["base"]["metrics"]["retain.nll"] - 0.5
     assert models["corpus_deletion"]["metrics"] == models["original"]["metrics"]
     assert models["ga"]["metrics"]["forget.nll"] > models["original"]["metrics"]["forget.nll"]
-    assert "| original | original | ok |" in (run_dir / "report.md").read_text()
+    report = (run_dir / "report.md").read_text()
+    assert "| original | original | ok |" in report and "## Verdicts" in report
+    for name in ("tradeoff", "exposure", "relearn", "cost"):  # every figure, embedded, in both formats
+        assert f"figures/{name}.png" in report
+        assert (run_dir / "figures" / f"{name}.png").stat().st_size > 10_000 and (run_dir / "figures" / f"{name}.pdf").exists()
     log = json.loads(next(run_dir.glob("unlearn-ga-*/train_log.json")).read_text())["log"]
     assert "forget_nll_eval" in log[-1] and "retain_nll_eval" in log[-1]  # the unlearning curve
 

@@ -192,6 +192,12 @@ def write_report(results: dict, run_dir: Path) -> Path:
         all_metrics_table(results),
         "",
     ]
+    from unlearn.report.figures import write_figures
+
+    figures = write_figures(results, Path(run_dir) / "figures")
+    if figures:
+        lines += ["## Figures (PNG and PDF in figures/)", ""]
+        lines += [f"![{p.stem}](figures/{p.name})" for p in figures] + [""]
     tuning = tuning_tables(results)
     if tuning:
         lines += ["## Tuning (validation texts only; excluded from every evaluation above)", "", tuning, ""]
