@@ -26,7 +26,7 @@ def test_round_splits_partition_the_objectors():
 
 
 def test_two_rounds_chain_and_evaluate_each(tmp_path):
-    cfg = load_config(SMOKE, ["data.objection_rounds=2", "unlearn.methods=[corpus_deletion, ga]"])
+    cfg = load_config(SMOKE, ["data.objection_rounds=2", "unlearn.methods=[corpus_deletion, ga]", "attacks.names=[]"])
     results = run_experiment(cfg, tmp_path, str(SMOKE))
     ga = results["models"]["ga"]
     history = ga["rounds"]["0"]
@@ -36,3 +36,8 @@ def test_two_rounds_chain_and_evaluate_each(tmp_path):
     assert json.loads((r2 / "stage.json").read_text())["key"]["original"] == r1.name  # round 2 starts from round 1
     assert ga["cost"]["wall_s"] == sum(json.loads((d / "stage.json").read_text())["wall_s"] for d in (r1, r2))
     assert results["models"]["corpus_deletion"]["metrics"] == results["models"]["original"]["metrics"]
+    # SISA deletes round by round too: round 2 starts from round 1's shards
+    rounds = {json.loads((d / "stage.json").read_text())["key"]["round"]: d for d in tmp_path.glob("sisa-*")
+              if "round" in json.loads((d / "stage.json").read_text())["key"]}
+    assert sorted(rounds) == [1, 2] and results["models"]["sisa"]["status"] == "ok"
+    assert json.loads((rounds[2] / "stage.json").read_text())["key"]["full"] == rounds[1].name

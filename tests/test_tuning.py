@@ -38,7 +38,8 @@ def test_validation_rows_are_seeded_and_sized():
 
 
 def test_tuned_run_picks_by_the_rule_and_keeps_validation_out_of_evaluation(tmp_path):
-    cfg = load_config(SMOKE, ["tune=true", "unlearn.methods=[ga]", "methods.ga.grid={lr: [1e-4, 1e-3], epochs: [1]}"])
+    cfg = load_config(SMOKE, ["tune=true", "unlearn.methods=[ga]", "methods.ga.grid={lr: [1e-4, 1e-3], epochs: [1]}",
+                              "attacks.names=[]", "sisa.enabled=false"])
     results = run_experiment(cfg, tmp_path, str(SMOKE))
     record = results["models"]["ga"]["tuning"]["0"]
     rows = record["grid"]
