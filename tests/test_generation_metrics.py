@@ -1,7 +1,6 @@
 """Generation metrics: batched decoding, verbatim memorization, QA/truth ratio/fabrication, utility."""
 import math
 import random
-from types import SimpleNamespace
 
 import numpy as np
 import pytest

@@ -1,8 +1,6 @@
 """SISA: placement, incremental training and deletion, exactness, and the aggregate behind the
 model interface (logits, decoding, exposure's KV cache, quantization, hidden states, training)."""
-import dataclasses
 import json
-import math
 
 import numpy as np
 import pytest

@@ -197,66 +197,9 @@ def build_config(raw: dict, sources: dict[str, str] | None = None) -> Config:
     method_raw = raw.pop("methods", None) or {}
     cfg = to_dataclass(Config, raw, "", sources)
     cfg = dataclasses.replace(cfg, methods=resolve_methods(cfg, method_raw, sources))
-    _check_values(cfg, sources)
+    from unlearn.config_checks import check_values  # late import: the checks import config
+    check_values(cfg, sources)
     return cfg
-
-
-CHOICES = {
-    "data.objector_selection": ("random", "most_active", "canary_holders"),
-    "data.languages": ("en", "de"),
-    "schedule": ("cosine", "linear", "constant"),
-}
-
-
-def _check_values(cfg: Config, sources: dict[str, str]) -> None:
-    """Enumerated choices, ranges and the model name."""
-    from unlearn.models import check_model_name  # late import: models import config
-
-    def bad(key: str, message: str):
-        raise ConfigError(f"{sources.get(key, 'config')}: '{key}' {message}")
-
-    if cfg.data.objector_selection not in CHOICES["data.objector_selection"]:
-        bad("data.objector_selection", f"must be one of {', '.join(CHOICES['data.objector_selection'])}")
-    for lang in cfg.data.languages:
-        if lang not in CHOICES["data.languages"]:
-            bad("data.languages", f"has unknown language '{lang}' (valid: en, de)")
-    for prefix, train in [("finetune", cfg.finetune)] + [(f"methods.{m.name}", m.train) for m in cfg.methods]:
-        if train.schedule not in CHOICES["schedule"]:
-            bad(f"{prefix}.schedule", f"must be one of {', '.join(CHOICES['schedule'])}")
-        if train.batch_size < 1 or train.grad_accum < 1 or train.lr <= 0:
-            bad(prefix, "needs batch_size >= 1, grad_accum >= 1 and lr > 0")
-    for key in ("forget_fraction", "holdout_fraction"):
-        if not 0.0 < getattr(cfg.data, key) < 1.0:
-            bad(f"data.{key}", "must lie strictly between 0 and 1")
-    if not cfg.seeds:
-        bad("seeds", "must list at least one seed")
-    if cfg.eval.extraction_n < 1 or not 0.0 < cfg.eval.extraction_p <= 1.0:
-        bad("eval.extraction_n", "needs extraction_n >= 1 and 0 < extraction_p <= 1")
-    if cfg.eval.exposure_samples < 10:
-        bad("eval.exposure_samples", "must be at least 10 (the skew-normal fit needs a sample)")
-    if cfg.tune and cfg.data.objection_rounds > 1:
-        bad("tune", "with data.objection_rounds > 1 is not supported: tune on one round, then run the rounds")
-    _check_attacks(cfg.attacks, bad)
-    if cfg.eval.workers < 1:
-        bad("eval.workers", "must be at least 1")
-    if cfg.sisa.shards < 1 or cfg.sisa.slices < 1 or cfg.sisa.lora_rank < 1 or cfg.sisa.epochs < 0 or cfg.sisa.lr < 0:
-        bad("sisa", "needs shards >= 1, slices >= 1, lora_rank >= 1, epochs >= 0 and lr >= 0")
-    check_model_name(cfg.model.name, sources.get("model.name", "config"))
-
-
-def _check_attacks(a: AttackConfig, bad) -> None:
-    """Attack names, relearning protocols and steps, quantization widths."""
-    from unlearn.attacks import ATTACKS  # late import: attacks import metrics
-
-    for name in a.names:
-        if name not in ATTACKS:
-            bad("attacks.names", f"has unknown attack '{name}' (valid: {', '.join(ATTACKS)})")
-    if not set(a.relearn_protocols) <= {"a", "b", "c"} or not a.relearn_protocols:
-        bad("attacks.relearn_protocols", "must list some of a (other facts), b (other users), c (unrelated)")
-    if 0 not in a.relearn_steps or min(a.relearn_steps) < 0:
-        bad("attacks.relearn_steps", "must include 0 (the baseline) and no negative counts")
-    if not a.quantize_bits or not all(2 <= b <= 8 for b in a.quantize_bits):
-        bad("attacks.quantize_bits", "must list widths between 2 and 8")
 
 
 def resolve_methods(cfg: Config, method_raw: dict, sources: dict[str, str]) -> tuple[MethodSpec, ...]:

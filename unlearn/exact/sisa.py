@@ -18,8 +18,8 @@ Choices and deviations:
   so removing users moves nobody else (a seeded permutation would reshuffle everyone).
 - Stage r runs e' = 2E/(R+1) epochs over its cumulative data (E = `sisa.epochs`, default the
   fine-tuning epochs): Σ_r e'·(r+1)/R = E, so each shard gets as many data passes in total as E
-  epochs over it, the budget Bourtoule et al. keep fixed when slicing. Slice-0 users are seen
-  more often than last-slice users, as in the paper. Each stage has its own warm-up and schedule
+  epochs over it (our choice: slicing then adds no data passes). Slice-0 users are seen
+  more often than last-slice users. Each stage has its own warm-up and schedule
   and a fresh AdamW: a checkpoint is the weights alone, so resuming from it is exactly what the
   uninterrupted run did.
 - A constituent sees 1/S of the data for the same passes, i.e. ~1/S of the single model's
