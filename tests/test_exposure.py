@@ -86,6 +86,26 @@ def test_cached_matches_naive_mixed_lengths_bpe():
     _compare(tokenizer, candidates)
 
 
+def test_selected_rows_step_like_the_growing_cache_with_and_without_spare_slots():
+    """select_rows' preallocated slots (spare >= steps) and its fall-back when they run out
+    (spare 0: grows by concatenation) give the logits of a plain DynamicCache with its rows."""
+    import torch
+    model = tiny_lm()
+    prefix = torch.tensor([[1, 5, 6, 7, 8], [1, 9, 10, 11, 12]])
+    rows, steps = torch.tensor([1, 0, 1]), torch.tensor([[13], [14], [15]])
+    with torch.inference_mode():
+        plain = model(input_ids=prefix[rows], use_cache=True).cache
+        want = [model(input_ids=steps + k, cache=plain, use_cache=True).logits for k in range(3)]
+        for spare in (3, 0):
+            cache = ex.select_rows(model(input_ids=prefix, use_cache=True).cache, rows, model.config, spare)
+            for k in range(3):
+                got = model(input_ids=steps + k, cache=cache, use_cache=True).logits
+                torch.testing.assert_close(got, want[k])
+            assert cache.get_seq_length() == 8
+            if spare:  # the same buffers throughout: no copy of the history per step
+                assert cache.layers[0].keys.data_ptr() == cache.layers[0].buffers[0].data_ptr()
+
+
 def test_extrapolated_matches_exact_on_synthetic_space():
     # log-perplexities of a 10^5 space drawn from a known skew-normal; 2,000 sampled for the fit
     rng = np.random.default_rng(0)

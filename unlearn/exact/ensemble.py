@@ -33,9 +33,9 @@ class EnsembleCache:
     def __init__(self, parts: list):
         self.parts = parts
 
-    def select(self, rows: torch.Tensor, configs: list) -> "EnsembleCache":
-        """The batch rows `rows` of every part (a row may repeat)."""
-        return EnsembleCache([select_rows(c, rows, cfg) for c, cfg in zip(self.parts, configs)])
+    def select(self, rows: torch.Tensor, configs: list, spare: int = 0) -> "EnsembleCache":
+        """The batch rows `rows` of every part (a row may repeat), `spare` free slots each."""
+        return EnsembleCache([select_rows(c, rows, cfg, spare) for c, cfg in zip(self.parts, configs)])
 
 
 class SisaEnsemble(nn.Module):

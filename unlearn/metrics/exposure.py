@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from scipy.stats import skewnorm
 from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
 
 from unlearn.data import collate
 
@@ -145,22 +146,57 @@ def _trie(remainders: list[list[int]]) -> _Node:
 
 
 
-def select_rows(cache, rows: torch.Tensor, config):
-    """A new cache holding batch rows `rows` of `cache` (a row may repeat); a cache of several
-    parts (a SISA ensemble's, unlearn/exact/ensemble.py) selects in each part itself."""
+class _SlotLayer(DynamicLayer):
+    """A cache layer over preallocated (B, H_kv, capacity, D) buffers: `update` writes the new
+    token's keys/values into the next free slot instead of concatenating (DynamicLayer's
+    torch.cat copies every row's whole history on each step: half of the walk's time)."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int):
+        super().__init__()
+        self.buffers = (keys, values)
+        self.keys, self.values = keys[:, :, :length], values[:, :, :length]
+        self.device, self.is_initialized = keys.device, True
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        keys, values = self.buffers
+        start, end = self.keys.shape[-2], self.keys.shape[-2] + key_states.shape[-2]
+        if end > keys.shape[-2]:  # out of slots: grow like a plain layer
+            return super().update(key_states, value_states, *args, **kwargs)
+        keys[:, :, start:end], values[:, :, start:end] = key_states, value_states
+        self.keys, self.values = keys[:, :, :end], values[:, :, :end]
+        return self.keys, self.values
+
+
+def _slot_rows(layer, rows: torch.Tensor, spare: int) -> _SlotLayer:
+    if isinstance(layer, _SlotLayer):  # the buffers already have the room
+        return _SlotLayer(layer.buffers[0][rows], layer.buffers[1][rows], layer.keys.shape[-2])
+    length = layer.keys.shape[-2]
+    bufs = []
+    for t in (layer.keys, layer.values):
+        buf = t.new_empty((len(rows), t.shape[1], length + spare, t.shape[3]))
+        buf[:, :, :length] = t[rows]
+        bufs.append(buf)
+    return _SlotLayer(*bufs, length)
+
+
+def select_rows(cache, rows: torch.Tensor, config, spare: int = 0):
+    """A new cache holding batch rows `rows` of `cache` (a row may repeat), with room for
+    `spare` more tokens per row; a cache of several parts (a SISA ensemble's,
+    unlearn/exact/ensemble.py) selects in each part itself."""
     if isinstance(cache, DynamicCache):
-        # each layer's keys/values: (B, H_kv, T, D) -> (len(rows), H_kv, T, D)
-        kv = [(layer.keys[rows], layer.values[rows]) for layer in cache.layers]
-        return DynamicCache(ddp_cache_data=kv, config=config)
-    return cache.select(rows, config)
+        # each layer's keys/values: (B, H_kv, T, D) -> (len(rows), H_kv, T [+ spare slots], D)
+        out = DynamicCache(config=config)
+        out.layers = [_slot_rows(layer, rows, spare) for layer in cache.layers]
+        return out
+    return cache.select(rows, config, spare)
 
 
 def _expand(model, parents: list[_Node], bases: list[float], logp: torch.Tensor,
-            cache: DynamicCache, out: np.ndarray, batch_size: int) -> None:
+            cache: DynamicCache, out: np.ndarray, batch_size: int, spare: int) -> None:
     """Score the children of `parents` and recurse into the internal ones.
 
     `logp` (P, V) holds each parent's next-token log-probs, `cache` its P cache rows and
-    `bases` the summed log-prob of the path up to it.
+    `bases` the summed log-prob of the path up to it; `spare` cache slots cover the deepest path.
     """
     pairs = [(row, child) for row, node in enumerate(parents) for child in node.children.values()]
     rows = torch.tensor([row for row, _ in pairs], device=logp.device)
@@ -175,12 +211,12 @@ def _expand(model, parents: list[_Node], bases: list[float], logp: torch.Tensor,
     for start in range(0, len(stepping), batch_size):
         chunk = stepping[start : start + batch_size]
         sub = select_rows(cache, torch.tensor([r for r, _, _ in chunk], device=logp.device),
-                          getattr(model, "cache_config", model.config))  # a SISA ensemble: one per part
+                          getattr(model, "cache_config", model.config), spare)  # a SISA ensemble: one per part
         ids = torch.tensor([[c.token] for _, c, _ in chunk], device=logp.device)  # (B, 1)
         res = model(input_ids=ids, cache=sub, use_cache=True)
         child_logp = _log_softmax(res.logits[:, -1])  # (B, V)
         _expand(model, [c for _, c, _ in chunk], [s for _, _, s in chunk], child_logp,
-                res.cache, out, batch_size)
+                res.cache, out, batch_size, spare)
 
 
 @torch.inference_mode()
@@ -195,7 +231,7 @@ def candidate_logprobs(model, tokenizer, context: str, candidates: list[str], ba
     res = model(input_ids=prefix, use_cache=True, logits_to_keep=1)
     logp = _log_softmax(res.logits[:, -1])  # (1, V)
     out = np.zeros(len(candidates), dtype=np.float64)
-    _expand(model, [root], [0.0], logp, res.cache, out, batch_size)
+    _expand(model, [root], [0.0], logp, res.cache, out, batch_size, max(len(s) for s in seqs) - shared)
     return out
 
 
