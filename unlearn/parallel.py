@@ -10,6 +10,11 @@ rebuilds the seed's shared state (corpus, evaluation plan) from the cached corpu
 `eval.workers` is part of every evaluation and attack stage key (the numbers of a 1-thread
 stage may differ from a 2-thread one in the last float bits), so results stay a function of the
 config. Only single-process runs use workers; under torchrun the stages run as before.
+
+Training stays in the main process on every thread: fine-tuning is matmul-bound, and on this
+2-vCPU machine two 1-thread trainings side by side each ran 1.9-2.0x slower than one 2-thread
+training (original 121 s vs 63 s, SISA 137 s vs 72 s): scheduling training in the pool too was
+measured (make run 665 s vs 667 s) and dropped.
 """
 from __future__ import annotations
 
@@ -76,7 +81,7 @@ def _init(cfg, run_dir: str, seed: int) -> None:
 
     def log(message, **kwargs):  # the parent already reported the shared stages
         if not message.startswith("[cached]"):
-            print(message, **kwargs)
+            print(message, **{"flush": True, **kwargs})  # a worker's stdout may be a pipe or file
 
     acc = make_accelerator()
     _RUN = prepare(cfg, seed, Stages(Path(run_dir), acc, log=log), acc)[0]

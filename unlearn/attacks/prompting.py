@@ -44,6 +44,7 @@ import numpy as np
 
 from unlearn.attacks.base import AttackContext
 from unlearn.attacks.sampling import qa_items, samples
+from unlearn.metrics.exposure import tokenizer_fingerprint
 from unlearn.metrics.qa import answer_budgets, contains, continuation_nll, qa_prompts
 
 SETTINGS = ("plain", "paraphrase", "other_language", "kshot", "roleplay")
@@ -168,7 +169,11 @@ class Prompting:
         plain = ctx.plan.qa["forget"]
         if not plain:  # an own corpus has no QA table
             return {s: ask(model, tok, [], ctx) for s in SETTINGS}
-        out = {s: ask(model, tok, groups, ctx) for s, groups in variants(tok, plain, ctx, self.shots).items()}
+        # the same questions for every model of the seed: built once per process (plan.memo)
+        key = ("prompting.variants", self.shots, ctx.seed, tokenizer_fingerprint(tok))
+        if key not in ctx.plan.memo:
+            ctx.plan.memo[key] = variants(tok, plain, ctx, self.shots)
+        out = {s: ask(model, tok, groups, ctx) for s, groups in ctx.plan.memo[key].items()}
         # the other language is asked in addition to the plain question: keep the better answer
         out["other_language"] = {k: np.fmax(out["plain"][k], v) for k, v in out["other_language"].items()}
         return out

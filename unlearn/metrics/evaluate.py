@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,6 +44,9 @@ class EvalPlan:
     canaries: list[dict]  # {"group", "context", "secret", "format", "insertions"}
     lexicon: set[str]  # reference words for fluency
     probes: list[dict]  # general-knowledge probes
+    # model-independent work derived from the plan, done once per process (e.g. the prompting
+    # attack's question variants): key -> value
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 def make_plan(corpus, texts: dict, exclude: dict[str, list[int]], cfg_eval, seed: int) -> EvalPlan:

@@ -81,7 +81,7 @@ def _encode(tokenizer, context: str, candidates: list[str]) -> tuple[list[list[i
 
 def _remember(tokenizer, context: str, candidates: list[str]) -> tuple:
     """The memo key of (tokenizer, context, candidates), encoding them on first sight."""
-    key = (_fingerprint(tokenizer), context, hash(tuple(candidates)), len(candidates))
+    key = (tokenizer_fingerprint(tokenizer), context, hash(tuple(candidates)), len(candidates))
     if key not in _MEMO:
         if len(_MEMO) >= _MEMO_SIZE:
             _TRIES.pop(next(iter(_MEMO)), None)
@@ -100,7 +100,7 @@ def _encoded_trie(tokenizer, context: str, candidates: list[str]) -> tuple[list[
     return seqs, shared, _TRIES[key]
 
 
-def _fingerprint(tokenizer) -> int:
+def tokenizer_fingerprint(tokenizer) -> int:
     """The same tokenizer (vocabulary, merges, normalisation; bos/eos) gives the same fingerprint."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     spec = backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))
