@@ -128,6 +128,10 @@ def test_fast_auc_matches_scikit_learn_and_tpr_at_low_fpr():
     # members 5, 4, 3; 100 non-members 3.5, 1, 0, 0, ...: at FPR 0 two members pass, at 1% all three
     assert mia.tpr_at_fpr(np.array([5.0, 4.0, 3.0]), np.r_[3.5, 1.0, np.zeros(98)], 0.009) == pytest.approx(2 / 3)
     assert mia.tpr_at_fpr(np.array([5.0, 4.0, 3.0]), np.r_[3.5, 1.0, np.zeros(98)], 0.01) == pytest.approx(1.0)
+    # the stored ROC: members 3, 2; non-members 2.5, 1 -> (FPR, TPR) steps (0, 0.5), (0.5, 1), (1, 1)
+    tpr = mia.roc_points(np.array([3.0, 2.0]), np.array([2.5, 1.0]), np.array([0.0, 0.25, 0.5, 0.99, 1.0]))
+    np.testing.assert_array_equal(tpr, [0.5, 0.5, 1.0, 1.0, 1.0])
+    assert mia.ROC_FPR[0] == 0.0 and mia.ROC_FPR[-1] == 1.0 and 0.001 in np.round(mia.ROC_FPR, 6)
 
 
 class CharTok:

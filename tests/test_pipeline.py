@@ -45,9 +45,15 @@ def test_results_follow_the_contract(smoke_run):
     assert models["ga"]["metrics"]["forget.nll"] > models["original"]["metrics"]["forget.nll"]
     report = (run_dir / "report.md").read_text()
     assert "| original | original | ok |" in report and "## Verdicts" in report
-    for name in ("tradeoff", "exposure", "relearn", "cost"):  # every figure, embedded, in both formats
+    for name in ("tradeoff", "exposure", "relearn", "cost", "roc", "unlearning"):  # every figure, embedded, both formats
         assert f"figures/{name}.png" in report
         assert (run_dir / "figures" / f"{name}.png").stat().st_size > 10_000 and (run_dir / "figures" / f"{name}.pdf").exists()
+    assert "**Answer to the claim** (smoke, 1 seed)" in report
+    for table in ("main", "verdict", "attacks", "cost"):
+        assert all((run_dir / "tables" / f"{table}.{ext}").exists() for ext in ("md", "csv", "tex"))
+    curves = models["ga"]["curves"]["0"]  # the figures' data travels in results.json
+    assert len(curves["roc_forget"]["tpr"]) == len(curves["roc_forget"]["fpr"]) and curves["unlearning"][-1]["step"] == 3
+    assert "unlearning" not in models["original"]["curves"]["0"] and "roc_forget" in models["original"]["curves"]["0"]
     log = json.loads(next(run_dir.glob("unlearn-ga-*/train_log.json")).read_text())["log"]
     assert "forget_nll_eval" in log[-1] and "retain_nll_eval" in log[-1]  # the unlearning curve
 

@@ -59,3 +59,32 @@ def test_missing_inputs_are_skipped_not_failed():
     bare = {"kind": "approximate", "status": "ok", "metrics": {"forget.mia_loss_auc": 0.5}, "ci": {}}
     v = judge(bare, RETRAIN)
     assert v["verdict"] == "removed" and v["parts"] == [] and v["skipped"] == ["forget quality", "membership", "exposure"]
+
+
+def _seeded(m: dict, per_seed: list[dict]) -> dict:
+    """`m` with per-seed metrics (each seed's dict overrides m's metrics)."""
+    return {**m, "per_seed": {str(i): {**m["metrics"], **d} for i, d in enumerate(per_seed)}}
+
+
+def test_several_seeds_fisher_combined_p_values_and_welch_for_the_intervals():
+    import math
+    retrain = _seeded(RETRAIN, [{"forget.mia_loss_auc": a} for a in (0.50, 0.52, 0.54)])
+    # three seeds of KS p = 0.1: none separates alone; Fisher: X = -2 ln(0.1^3) = 6 ln 10 on 6 degrees
+    # of freedom, survival function e^{-X/2} (1 + X/2 + (X/2)^2 / 2) with X/2 = 3 ln 10
+    half = 3 * math.log(10)
+    want = math.exp(-half) * (1 + half + half ** 2 / 2)  # 0.0318
+    m = _seeded(method(ks=0.1), [{"forget_quality": 0.1, "forget.mia_loss_auc": a} for a in (0.51, 0.52, 0.53)])
+    v = judge(m, retrain)
+    ks = next(p for p in v["parts"] if p["name"] == "forget quality")
+    assert abs(ks["p"] - want) < 1e-12 and ks["separates"] and v["verdict"] == "not removed"
+    # membership by Welch over seeds: the same spread around the same mean does not separate ...
+    same = _seeded(method(exposure=1.0), [{"forget.mia_loss_auc": a} for a in (0.50, 0.52, 0.54)])
+    assert judge(same, retrain)["verdict"] == "removed"
+    # ... a clearly higher AUC in every seed does (though a 3-seed t interval would be wide)
+    high = _seeded(method(), [{"forget.mia_loss_auc": a} for a in (0.80, 0.83, 0.86)])
+    part = next(p for p in judge(high, retrain)["parts"] if p["name"] == "membership")
+    assert part["separates"] and part["direction"] == "more than retrain" and part["p"] < 0.01
+    # attack p-values combine too: 0.03 in each of 3 seeds is below 0.05 / 2 once combined
+    m = _seeded(method(exposure=1.0, attacks={"relearn": (0.3, 0.03), "quantize": (0.0, 1.0)}),
+                [{"attacks.relearn.recovery_vs_retrain_p": 0.03}] * 3)
+    assert judge(m, retrain)["verdict"] == "suppressed"

@@ -1,9 +1,10 @@
-"""Command line: `unlearn run | data | report | sisa-check`.
+"""Command line: `unlearn run | data | report | sisa-check | bench`.
 
     unlearn run CONFIG [key=value ...] [--out DIR] [--debug]
     unlearn data CONFIG [key=value ...] [--out DIR] [--debug]
-    unlearn report RUN_DIR
+    unlearn report RUN_DIR [--publish DIR]
     unlearn sisa-check CONFIG [key=value ...] [--out DIR] [--debug]
+    unlearn bench [--out DIR] [--quick RESULTS] [--smollm2 RESULTS] [--no-smollm2]
 
 Bad configuration or input exits with code 2 and one line naming the file, key and choices;
 any other error exits 1 with one line. `--debug` shows the traceback instead.
@@ -32,11 +33,20 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--out", help="output folder (default runs/<name>/ for run and sisa-check, "
                                      "runs/<name>/corpus-data for data)")
         p.add_argument("--debug", action="store_true", help="show tracebacks")
-    p = sub.add_parser("report", help="rebuild report.md from a run folder's results.json")
+    p = sub.add_parser("report", help="rebuild report.md, figures/ and tables/ from a run folder's results.json")
     p.add_argument("run_dir")
+    p.add_argument("--publish", metavar="DIR", help="write results.json, README.md (the report), figures/ and "
+                                                    "tables/ into DIR instead (e.g. experiments/quick)")
+    p.add_argument("--debug", action="store_true")
+    p = sub.add_parser("bench", help="measure speed against the machine's roof and cost against retraining")
+    p.add_argument("--out", default="experiments/bench", help="where results.json and README.md go")
+    p.add_argument("--quick", help="results.json of a quick run for the cost figures "
+                                   "(default runs/quick/results.json, else experiments/quick/results.json)")
+    p.add_argument("--smollm2", default="experiments/smollm2/results.json", help="results.json of the flagship")
+    p.add_argument("--no-smollm2", action="store_true", help="skip the pretrained model's live figures")
     p.add_argument("--debug", action="store_true")
     args, extra = parser.parse_known_args(argv)
-    if extra and (args.command == "report" or any(e.startswith("-") for e in extra)):
+    if extra and (args.command in ("report", "bench") or any(e.startswith("-") for e in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:  # key=value overrides that came after an option
         args.overrides += extra
@@ -59,15 +69,13 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_run(args) -> int:
     """Run the experiment and print the main table."""
     from unlearn.pipeline import run_experiment
-    from unlearn.report import main_table
+    from unlearn.report import summary
 
     cfg = load_config(args.config, args.overrides)
     run_dir = Path(args.out or Path("runs") / cfg.name)
-    results = run_experiment(cfg, run_dir, args.config, debug=args.debug)
+    results = run_experiment(cfg, run_dir, args.config, debug=args.debug, overrides=args.overrides)
     if results is not None and _is_main():
-        print(main_table(results))
-        for name, v in results.get("verdict", {}).items():
-            print(f"{name:>16}: {v['verdict']:<11} ({v['reason']})")
+        print(summary(results))
         print(f"\n{run_dir / 'results.json'}  {run_dir / 'report.md'}  "
               f"({results['meta']['wall_s']:.0f} s, stages cached {results['meta']['stages']['cached']}, "
               f"built {results['meta']['stages']['built']})")
@@ -90,13 +98,13 @@ def cmd_data(args) -> int:
 
 
 def cmd_report(args) -> int:
-    """Rebuild report.md from results.json."""
+    """Rebuild the report from results.json (into the run folder, or a published folder)."""
     from unlearn.report import rebuild
 
     path = Path(args.run_dir) / "results.json"
     if not path.is_file():
         raise ConfigError(f"{path}: no results.json here; run `unlearn run CONFIG --out {args.run_dir}` first")
-    print(rebuild(Path(args.run_dir)))
+    print(rebuild(Path(args.run_dir), Path(args.publish) if args.publish else None))
     return 0
 
 
@@ -118,13 +126,27 @@ def cmd_sisa_check(args) -> int:
     return 0 if all(c["identical"] for c in checks) else 1
 
 
+def cmd_bench(args) -> int:
+    """Measure, print the table, write results.json and README.md; exit 0 even if a target fails
+    (the table says which) so the figures are always written."""
+    from unlearn.bench import run_bench, table, write
+
+    quick = Path(args.quick) if args.quick else next(
+        (p for p in (Path("runs/quick/results.json"), Path("experiments/quick/results.json")) if p.is_file()), None)
+    results = run_bench(quick, Path(args.smollm2), with_smollm2=not args.no_smollm2)
+    write(results, Path(args.out))
+    print(table(results))
+    print(f"\n{Path(args.out) / 'results.json'}  {Path(args.out) / 'README.md'}")
+    return 0
+
+
 def _is_main() -> bool:
     from unlearn.train import make_accelerator
 
     return make_accelerator().is_main_process
 
 
-COMMANDS = {"run": cmd_run, "data": cmd_data, "report": cmd_report, "sisa-check": cmd_sisa_check}
+COMMANDS = {"run": cmd_run, "data": cmd_data, "report": cmd_report, "sisa-check": cmd_sisa_check, "bench": cmd_bench}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,7 +12,7 @@ import numpy as np
 from unlearn.attacks.base import AttackContext
 from unlearn.attacks.stage import attack_metrics, load_attack_arrays, run_attacks
 from unlearn.config import to_dict
-from unlearn.metrics import versions
+from unlearn.metrics import mia, versions
 from unlearn.metrics.evaluate import evaluate_model, make_plan, summarize
 from unlearn.metrics.relative import relative_metrics
 from unlearn.models import load_model
@@ -31,11 +31,31 @@ def compare(run, out: dict) -> None:
                                      out.get("retrain", {}).get("metrics"), run.seed, run.cfg.eval.bootstrap)
         entry["metrics"].update({k: v for k, v in extra.items() if np.isfinite(v)})
         entry["ci"].update(ci)
+        entry.setdefault("curves", {}).update(_roc(arrays[name]))
         if name in attacked:
             found = attack_metrics(attacked[name], attacked.get("retrain"), run.cfg.attacks)
             entry["metrics"].update({k: v for k, v in found.items() if np.isfinite(v)})  # NaN: undefined
             log = json.loads((run.stages.run_dir / entry["attack_dir"] / "attacks.json").read_text())
             entry["attacks"] = {a: {k: v for k, v in r.items() if k != "traceback"} for a, r in log.items()}
+
+
+def _roc(arrays: dict) -> dict:
+    """The LOSS attack's ROC curves (forget and retain vs holdout) on mia.ROC_FPR, for the figures."""
+    out = {}
+    for split in ("forget", "retain"):
+        pair = (f"{split}.loss_score", "holdout.loss_score")
+        if all(k in arrays and len(arrays[k]) for k in pair):
+            out[f"roc_{split}"] = {"fpr": mia.ROC_FPR.tolist(), "tpr": mia.roc_points(*(arrays[k] for k in pair)).tolist()}
+    return out
+
+
+def _unlearning_curve(folder: Path) -> list[dict]:
+    """The forget/retain NLL logged over an unlearning run's steps (train_log.json), if any."""
+    path = Path(folder) / "train_log.json"
+    if not path.exists():
+        return []
+    log = json.loads(path.read_text())["log"]
+    return [{k: e[k] for k in ("step", "forget_nll_eval", "retain_nll_eval")} for e in log if "forget_nll_eval" in e]
 
 
 def _arrays(run, entry: dict) -> dict | None:
@@ -67,6 +87,8 @@ def evaluate_stage(run, kind, folder, info, texts: dict | None = None, tag: dict
     entry["cost"].update(info.get("cost", {}))  # e.g. SISA's speed-ups
     if info.get("message"):
         entry["message"] = info["message"]
+    if folder is not None and _unlearning_curve(folder):
+        entry["curves"] = {"unlearning": _unlearning_curve(folder)}
     if info["status"] != "ok":
         return entry
     model_dir = (folder / info["model_path"]).resolve()

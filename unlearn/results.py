@@ -64,7 +64,7 @@ def _aggregate(entries: list[dict], seeds) -> dict:
             out[folder + "s"] = {str(s): e[folder] for s, e in zip(seeds, entries)}
     if any("attacks" in e for e in entries):  # each attack's status and wall time, per seed
         out["attacks"] = {str(s): e.get("attacks") for s, e in zip(seeds, entries)}
-    for extra in ("tuning", "rounds"):  # the sweep and choice / the per-round evaluations, per seed
+    for extra in ("tuning", "rounds", "curves"):  # the sweep and choice / per-round evaluations / figure data
         if any(extra in e for e in entries):
             out[extra] = {str(s): e.get(extra) for s, e in zip(seeds, entries)}
     return out
@@ -77,6 +77,8 @@ def _cost(entries: list[dict]) -> dict:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "steps":
             out[key] = float(np.mean([e["cost"][key] for e in entries if key in e["cost"]]))
     out["steps"] = int(out.get("steps", 0))
+    if len(entries) > 1:
+        out["wall_s_per_seed"] = [float(e["cost"].get("wall_s", 0.0)) for e in entries]
     return out
 
 

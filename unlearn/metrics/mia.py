@@ -82,3 +82,14 @@ def tpr_at_fpr(member_scores: np.ndarray, nonmember_scores: np.ndarray, fpr: flo
     y = np.r_[np.ones(len(member_scores)), np.zeros(len(nonmember_scores))]
     fprs, tprs, _ = roc_curve(y, np.r_[member_scores, nonmember_scores])
     return float(tprs[fprs <= fpr].max())
+
+
+ROC_FPR = np.unique(np.r_[0.0, np.logspace(-3, 0, 31), np.linspace(0, 1, 21)])  # the stored ROC grid
+
+
+def roc_points(member_scores: np.ndarray, nonmember_scores: np.ndarray, grid: np.ndarray = ROC_FPR) -> np.ndarray:
+    """The ROC curve sampled at false-positive rates `grid`: for each, the highest TPR at an FPR
+    ≤ it (as `tpr_at_fpr`), so curves of several seeds can be averaged point by point."""
+    y = np.r_[np.ones(len(member_scores)), np.zeros(len(nonmember_scores))]
+    fprs, tprs, _ = roc_curve(y, np.r_[member_scores, nonmember_scores])
+    return np.array([tprs[fprs <= g + 1e-12].max() for g in grid])

@@ -1,147 +1,51 @@
-"""The report: tables built from results.json alone (a pure function of the JSON).
+"""The report (`unlearn report RUN_DIR`): a pure function of results.json.
 
-So far: the main table (models x key metrics, with 95% intervals), the verdicts
-(report/verdict.py), the attack, cost, all-metrics and tuning tables, as Markdown in report.md;
-the main table and the verdicts are printed at the end of `unlearn run`. Figures and the
-CSV/LaTeX/JSON exports come with the report issue.
+report.md states the config, seeds, machine and wall time, and embeds the answer to the claim
+(report/claim.py), the main, verdict (report/verdict.py), attack, cost, all-metrics and tuning
+tables (report/tables.py) and the figures (report/figures.py). Every table is also written as
+Markdown, CSV and LaTeX under tables/, with all of them in tables/tables.json. A short summary
+(`summary`) is printed at the end of `unlearn run`.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-# (key, header, arrow): ↑ = higher is better for the user of the model, ↓ = lower is better,
-# · = judged against retrain (closer is better)
-COLUMNS = (
-    ("forget.nll", "forget NLL", "·"),
-    ("forget.verbatim_rougeL", "forget verbatim ROUGE-L", "·"),
-    ("forget.pii_extraction", "forget PII extracted", "·"),
-    ("forget.qa_accuracy", "forget QA acc", "·"),
-    ("forget.exposure", "forget exposure", "·"),
-    ("forget.mia_loss_auc", "forget MIA AUC", "·"),
-    ("forget_quality", "forget quality", "↑"),
-    ("privleak", "PrivLeak", "·"),
-    ("retain.nll", "retain NLL", "↓"),
-    ("utility.model_utility", "model utility", "↑"),
-)
+from unlearn.report import tables
+from unlearn.report.claim import answer
+from unlearn.report.tables import COLUMNS  # noqa: F401 (re-exported)
 
 
 def main_table(results: dict) -> str:
-    """Markdown table: one row per model, the key metrics with intervals, status and cost."""
-    head = ["model", "kind", "status"] + [f"{h} {a}" for _, h, a in COLUMNS] + ["wall s"]
-    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, m in results["models"].items():
-        cells = [name, m["kind"], m["status"]]
-        for key, _, _ in COLUMNS:
-            cells.append(_cell(m["metrics"].get(key), (m.get("ci") or {}).get(key)))
-        cells.append(f"{m['cost']['wall_s']:.1f}")
-        rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join(rows)
-
-
-def all_metrics_table(results: dict) -> str:
-    """Every metric key (rows) for every model (columns), point values; ↑ marks keys where a
-    higher value means more of the data is held (metrics.direction)."""
-    from unlearn.metrics import direction
-
-    names = list(results["models"])
-    keys = sorted(k for k in set().union(*(m["metrics"] for m in results["models"].values()))
-                  if not k.startswith("attacks."))  # attack results: attack_table and the JSON
-    rows = ["| metric | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
-    for key in keys:
-        mark = {True: " (↑ mem.)", False: " (↓ mem.)"}.get(direction(key), "")
-        cells = [_cell(results["models"][n]["metrics"].get(key), None) for n in names]
-        rows.append(f"| {key}{mark} | " + " | ".join(cells) + " |")
-    return "\n".join(rows)
-
-
-def attack_table(results: dict) -> str:
-    """Per model and attack: the headline recovery minus retrain's on the same items, with the
-    paired Wilcoxon p-value (attacks/recovery.py); '–' where the attack did not run."""
-    names = sorted({k.split(".")[1] for m in results["models"].values() for k in m["metrics"]
-                    if k.startswith("attacks.") and k.endswith(".recovery_vs_retrain")})
-    if not names:
-        return ""
-    rows = ["| model | " + " | ".join(f"{a}: Δ recovery vs retrain (p)" for a in names) + " |",
-            "|" + "---|" * (len(names) + 1)]
-    for model, m in results["models"].items():
-        if model == "base":
-            continue
-        cells = []
-        for a in names:
-            diff, p = m["metrics"].get(f"attacks.{a}.recovery_vs_retrain"), m["metrics"].get(f"attacks.{a}.recovery_vs_retrain_p")
-            cells.append("–" if diff is None else f"{diff:+.3f} ({p:.2g})")
-        rows.append(f"| {model} | " + " | ".join(cells) + " |")
-    return "\n".join(rows)
+    return tables.main_table(results).markdown()
 
 
 def verdict_table(results: dict) -> str:
-    """Per judged model: the verdict, why, and each test with its p-value or interval."""
-    rows = ["| method | verdict | why | tests (✗ = separates it from retrain) |", "|---|---|---|---|"]
-    for name, v in (results.get("verdict") or {}).items():
-        tests = []
-        for part in v["parts"]:
-            mark = "✗" if part["separates"] else "✓"
-            if "interval" in part:
-                lo, hi = part["interval"]
-                tests.append(f"{mark} {part['name']} {part['value']:.3f} [{lo:.3f}, {hi:.3f}] "
-                             f"vs retrain {part['retrain']:.3f}")
-            else:
-                tests.append(f"{mark} {part['name']} p={part['p']:.2g}")
-        rows.append(f"| {name} | **{v['verdict']}** | {v['reason']} | {'; '.join(tests) or '–'} |")
-    return "\n".join(rows) if len(rows) > 2 else ""
+    return tables.verdict_table(results).markdown()
+
+
+def attack_table(results: dict) -> str:
+    return tables.attack_table(results).markdown()
 
 
 def cost_table(results: dict) -> str:
-    """Per model: wall time and steps of making it, speed-up over retraining (retrain's wall time ÷
-    the model's), SISA's over training SISA in full, and model utility relative to original's."""
-    models = results["models"]
-    retrain = models.get("retrain", {}).get("cost", {}).get("wall_s")
-    utility0 = models.get("original", {}).get("metrics", {}).get("utility.model_utility")
-    head = ["model", "kind", "wall s", "steps", "speed-up vs retrain", "speed-up vs full SISA",
-            "model utility ÷ original's"]
-    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, m in models.items():
-        if name == "base":
-            continue
-        cost, utility = m["cost"], m["metrics"].get("utility.model_utility")
-        wall = cost["wall_s"]
-        speedup = cost.get("speedup_vs_retrain", retrain / wall if retrain and wall > 0 else None)
-        rows.append("| " + " | ".join([
-            name, m["kind"], f"{wall:.1f}", str(cost.get("steps", 0)),
-            f"{speedup:.2f}×" if speedup is not None and m["kind"] != "original" else "–",
-            f"{cost['speedup_vs_full_sisa']:.2f}×" if "speedup_vs_full_sisa" in cost else "–",
-            f"{utility / utility0:.3f}" if utility is not None and utility0 else "–"]) + " |")
-    return "\n".join(rows)
+    return tables.cost_table(results).markdown()
 
 
-def tuning_tables(results: dict) -> str:
-    """One Markdown table per tuned method and seed: the grid, validation scores, the choice."""
-    parts = []
+def all_metrics_table(results: dict) -> str:
+    return tables.all_metrics_table(results).markdown()
+
+
+def summary(results: dict) -> str:
+    """A terminal-width digest: per model the headline numbers and, for judged methods, the verdict."""
+    keys = (("forget.mia_loss_auc", "fgt AUC"), ("forget.pii_extraction", "fgt PII"), ("forget_quality", "fgt qual"),
+            ("retain.nll", "ret NLL"), ("utility.model_utility", "utility"))
+    lines = [f"{'model':<16}" + "".join(f"{h:>9}" for _, h in keys) + f"{'wall s':>8}  verdict"]
+    verdicts = results.get("verdict") or {}
     for name, m in results["models"].items():
-        for seed, record in (m.get("tuning") or {}).items():
-            if not record:
-                continue
-            keys = [k for k in record["grid"][0] if k not in ("status", "forget_nll", "retain_nll")]
-            head = keys + ["status", "val forget NLL", "val retain NLL", "chosen"]
-            rows = [f"**{name}** (seed {seed}) — rule: {record['rule']}. Target (retrain) val forget NLL "
-                    f"{record.get('retrain_val_forget_nll', float('nan')):.3f}; original val retain NLL "
-                    f"{record.get('original_val_retain_nll', float('nan')):.3f}"
-                    f"{'' if record.get('met_utility_floor', True) else '; no variant met the utility floor'}.",
-                    "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-            for i, row in enumerate(record["grid"]):
-                cells = [str(row[k]) for k in keys] + [row["status"], _cell(row.get("forget_nll"), None),
-                                                        _cell(row.get("retain_nll"), None),
-                                                        "✔" if i == record["chosen"] else ""]
-                rows.append("| " + " | ".join(cells) + " |")
-            parts.append("\n".join(rows))
-    return "\n\n".join(parts)
-
-
-def _cell(value, ci) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{value:.3f}"
+        cells = "".join(f"{m['metrics'][k]:>9.3f}" if k in m["metrics"] else f"{'–':>9}" for k, _ in keys)
+        lines.append(f"{name:<16}{cells}{m['cost']['wall_s']:>8.1f}  {verdicts.get(name, {}).get('verdict', '')}")
+    return "\n".join(lines)
 
 
 def _timing(meta: dict) -> str:
@@ -152,26 +56,43 @@ def _timing(meta: dict) -> str:
             f"({stages['built']} stages built, {stages['cached']} cached)")
 
 
-def write_report(results: dict, run_dir: Path) -> Path:
-    """Write report.md next to results.json."""
-    meta = results["meta"]
+def _commands(meta: dict, out: Path, published: bool) -> str:
+    """The commands that rerun the experiment and rebuild this report."""
+    config = meta.get("config_path") or "CONFIG"
+    run_dir = meta.get("run_dir") or ("runs/" + out.name if published else str(out))
+    run = " ".join(["unlearn run", config, *meta.get("overrides", []), "--out", run_dir])
+    report = f"unlearn report {run_dir}" + (f" --publish {out}" if published else "")
+    return f"Rerun: `{run}`; rebuild this report from results.json: `{report}`."
+
+
+def write_report(results: dict, run_dir: Path, name: str = "report.md") -> Path:
+    """Write `name` (the report), figures/ and tables/ into run_dir."""
+    from unlearn.report.figures import write_figures
+
+    run_dir, meta = Path(run_dir), results["meta"]
+    config = meta.get("config_path") or "CONFIG"
+    seeds = results["seeds"]
     lines = [
         f"# {results['experiment']}",
         "",
-        f"Seeds {results['seeds']}; {meta['device']}, {meta['processes']} process(es); "
-        f"{_timing(meta)}; git {str(meta['git']['sha'])[:10]}"
-        f"{' (dirty)' if meta['git']['dirty'] else ''}; intervals: {meta['ci_method']}.",
+        f"Config `{config}`; seeds {seeds}; {meta['device']}, {meta['processes']} process(es); "
+        f"{_timing(meta)}; git {str(meta['git']['sha'])[:10]}{' (dirty)' if meta['git']['dirty'] else ''}; "
+        f"intervals: {meta['ci_method']}. {_commands(meta, run_dir, name == 'README.md')}",
+        "",
+        answer(results),
         "",
         "NLL = mean token negative log-likelihood; verbatim ROUGE-L = greedy continuation of a text's "
         "second half; PII extracted = share of planted personal values greedy decoding reproduces from "
         "the text before them; QA acc = answers containing the true value; exposure = canary exposure "
         "in bits (Carlini et al. 2019); MIA AUC = LOSS-attack ROC-AUC vs holdout users (0.5 = no "
         "signal); forget quality = KS p-value of truth ratios vs retrain (TOFU); PrivLeak = Min-K% AUC "
-        "relative to retrain's, in % (MUSE). Judge every row against `retrain`.",
+        "relative to retrain's, in % (MUSE). Judge every row against `retrain`; bold = the best "
+        "approximate method per column.",
         "",
         main_table(results),
         "",
-        "## Verdicts (report/verdict.py: each test at 5%; attacks Bonferroni over the attacks run)",
+        "## Verdicts (report/verdict.py: each test at 5%; attacks Bonferroni over the attacks run"
+        + ("; p-values Fisher-combined over seeds, intervals by Welch's t-test over seeds" if len(seeds) > 1 else "") + ")",
         "",
         verdict_table(results) or "No method was judged.",
         "",
@@ -187,25 +108,35 @@ def write_report(results: dict, run_dir: Path) -> Path:
         "",
         cost_table(results),
         "",
-        "## All metrics",
-        "",
-        all_metrics_table(results),
-        "",
     ]
-    from unlearn.report.figures import write_figures
-
-    figures = write_figures(results, Path(run_dir) / "figures")
+    figures = write_figures(results, run_dir / "figures")
     if figures:
         lines += ["## Figures (PNG and PDF in figures/)", ""]
         lines += [f"![{p.stem}](figures/{p.name})" for p in figures] + [""]
-    tuning = tuning_tables(results)
-    if tuning:
-        lines += ["## Tuning (validation texts only; excluded from every evaluation above)", "", tuning, ""]
-    path = Path(run_dir) / "report.md"
+    tuning = tables.tuning_table(results)
+    if tuning.rows:
+        lines += ["## Tuning (validation texts only; excluded from every evaluation above)", "",
+                  tuning.caption, "", tuning.markdown(), ""]
+    lines += ["## All metrics", "", all_metrics_table(results), "",
+              "Every table is also in tables/ as Markdown, CSV and LaTeX (booktabs), and in tables/tables.json.", ""]
+    tables.export(results, run_dir / "tables")
+    path = run_dir / name
     path.write_text("\n".join(lines))
     return path
 
 
-def rebuild(run_dir: Path) -> Path:
-    """`unlearn report RUN_DIR`: regenerate report.md from results.json."""
-    return write_report(json.loads((Path(run_dir) / "results.json").read_text()), run_dir)
+def rebuild(run_dir: Path, publish: Path | None = None) -> Path:
+    """`unlearn report RUN_DIR [--publish DIR]`: regenerate the report, figures/ and tables/ from
+    results.json, the verdicts recomputed from the models' numbers (and stored back if they
+    changed); with `publish`, into DIR as README.md next to a copy of results.json."""
+    from unlearn.report.verdict import verdicts
+    from unlearn.stages import write_json_atomic
+
+    results = json.loads((Path(run_dir) / "results.json").read_text())
+    fresh = verdicts(results["models"])
+    out = Path(publish) if publish else Path(run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if fresh != results.get("verdict") or out != Path(run_dir):
+        results["verdict"] = fresh
+        write_json_atomic(out / "results.json", results)
+    return write_report(results, out, "README.md" if publish else "report.md")

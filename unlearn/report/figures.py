@@ -6,12 +6,20 @@
 - relearn: forget NLL of the held-out part V against relearning steps, per protocol, with the
   retrain control drawn black.
 - cost: wall time of making each model (log scale) with retrain's as a line.
-A figure whose data the results lack (no attacks, no canaries) is skipped.
+- roc: the LOSS membership attack's ROC, forget users vs holdout users, per model (log FPR).
+- unlearning: forget and retain NLL (on the first texts of each split) over each method's steps.
+With several seeds every point is the mean over seeds and bars or bands are Student-t 95%
+intervals (the `ci` of results.json; curves: per point over the seeds' curves); cost bars show
+the seeds' range.
+A figure whose data the results lack (no attacks, no canaries, no curves) is skipped.
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+import numpy as np
+from scipy import stats
 
 import matplotlib
 
@@ -35,11 +43,12 @@ def write_figures(results: dict, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     made = []
     with plt.rc_context(STYLE):
-        for name, draw in (("tradeoff", _tradeoff), ("exposure", _exposure), ("relearn", _relearn), ("cost", _cost)):
+        for name, draw in (("tradeoff", _tradeoff), ("exposure", _exposure), ("relearn", _relearn), ("cost", _cost),
+                           ("roc", _roc), ("unlearning", _unlearning)):
             fig = draw(results["models"])
             if fig is None:
                 continue
-            fig.tight_layout(rect=(0, 0.12, 1, 1) if name == "relearn" else None)
+            fig.tight_layout(rect=(0, 0.12, 1, 1) if name in ("relearn", "unlearning") else None)
             for ext in ("png", "pdf"):
                 fig.savefig(out / f"{name}.{ext}", dpi=200)
             plt.close(fig)
@@ -80,7 +89,10 @@ def _exposure(models: dict):
         if any(y is None for y in ys):
             continue
         style = _style(name, i)
-        ax.plot(counts, ys, marker=style["marker"], ms=min(style["ms"], 5), color=style["color"], lw=0.8, label=name)
+        cis = [m.get("ci", {}).get(f"forget.exposure_r{c}") for c in counts]
+        err = np.array([[y - ci[0], ci[1] - y] if ci else [0.0, 0.0] for y, ci in zip(ys, cis)]).T
+        ax.errorbar(counts, ys, yerr=err, marker=style["marker"], ms=min(style["ms"], 5), color=style["color"],
+                    lw=0.8, elinewidth=0.4, capsize=1, label=name)
     ax.set_xscale("log", base=2)
     ax.set_xticks(counts, [str(c) for c in counts])
     ax.set_xlabel("insertions of the canary in training")
@@ -105,8 +117,11 @@ def _relearn(models: dict):
         for i, (name, steps) in enumerate(found[p].items()):
             xs = sorted(steps)
             style = _style(name, i)
-            ax.plot(xs, [steps[s] for s in xs], marker=style["marker"], ms=min(style["ms"], 5), color=style["color"],
-                    lw=1.4 if name == "retrain" else 0.8, label=name)
+            ys = [steps[s] for s in xs]
+            cis = [models[name].get("ci", {}).get(f"attacks.relearn.{p}_steps{s}.forget.nll") for s in xs]
+            err = np.array([[y - ci[0], ci[1] - y] if ci else [0.0, 0.0] for y, ci in zip(ys, cis)]).T
+            ax.errorbar(xs, ys, yerr=err, marker=style["marker"], ms=min(style["ms"], 5), color=style["color"],
+                        lw=1.4 if name == "retrain" else 0.8, elinewidth=0.4, capsize=1, label=name)
         ax.set_xlabel("relearning steps")
         ax.set_title(f"protocol {p}")
     axes[0][0].set_ylabel("forget NLL of held-out part V")
@@ -123,11 +138,76 @@ def _cost(models: dict):
         return None
     fig, ax = plt.subplots(figsize=(WIDTH, 2.4))
     names, walls = zip(*rows)
-    ax.bar(range(len(rows)), walls, color=["black" if n == "retrain" else "tab:blue" for n in names])
+    spread = [models[n]["cost"].get("wall_s_per_seed") for n in names]  # several seeds: min..max as bars
+    err = np.array([[w - min(s), max(s) - w] if s else [0.0, 0.0] for w, s in zip(walls, spread)]).T
+    ax.bar(range(len(rows)), walls, yerr=err, error_kw=dict(lw=0.5, capsize=1),
+           color=["black" if n == "retrain" else "tab:blue" for n in names])
     if "retrain" in models:
         ax.axhline(models["retrain"]["cost"]["wall_s"], color="black", lw=0.6, ls="--")
     ax.set_yscale("log")
     ax.set_xticks(range(len(rows)), names, rotation=60, ha="right")
     ax.set_ylabel("wall time to make the model (s)")
     ax.set_title("Cost (sisa: the deletion; dashed: retrain)")
+    return fig
+
+
+def _mean_band(curves: list[list[float]]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Point-wise mean of equally long curves and their Student-t 95% half-width (None: one)."""
+    arr = np.asarray(curves, dtype=float)
+    if len(arr) < 2:
+        return arr[0], None
+    return arr.mean(0), stats.t.ppf(0.975, len(arr) - 1) * arr.std(0, ddof=1) / np.sqrt(len(arr))
+
+
+def _seed_curves(m: dict, key: str) -> list:
+    return [c[key] for c in (m.get("curves") or {}).values() if c and key in c]
+
+
+def _roc(models: dict):
+    found = {n: _seed_curves(m, "roc_forget") for n, m in models.items()}
+    found = {n: c for n, c in found.items() if c}
+    if not found:
+        return None
+    fig, ax = plt.subplots(figsize=(WIDTH, 3.3))
+    for i, (name, curves) in enumerate(found.items()):
+        fpr = np.asarray(curves[0]["fpr"])
+        tpr, half = _mean_band([c["tpr"] for c in curves])
+        keep = fpr > 0  # log axis
+        style = _style(name, i)
+        ax.plot(fpr[keep], tpr[keep], color=style["color"], lw=1.4 if name in ("retrain", "original") else 0.8,
+                ls="--" if name == "retrain" else "-", label=name)
+        if half is not None:
+            ax.fill_between(fpr[keep], (tpr - half)[keep], (tpr + half)[keep], color=style["color"], alpha=0.12, lw=0)
+    ax.plot([1e-3, 1], [1e-3, 1], color="grey", lw=0.5, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlim(1e-3, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("false-positive rate (holdout users flagged)")
+    ax.set_ylabel("true-positive rate (forget users flagged)")
+    ax.set_title("Membership (LOSS attack) ROC: forget vs holdout")
+    ax.legend(ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+    return fig
+
+
+def _unlearning(models: dict):
+    found = {n: _seed_curves(m, "unlearning") for n, m in models.items()}
+    found = {n: c for n, c in found.items() if c}
+    if not found:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH * 1.6, 3.1), sharex=True)
+    for i, (name, curves) in enumerate(found.items()):
+        steps = [e["step"] for e in curves[0]]
+        same = [c for c in curves if [e["step"] for e in c] == steps]  # seeds logged at the same steps
+        style = _style(name, i)
+        for ax, key in zip(axes, ("forget_nll_eval", "retain_nll_eval")):
+            y, half = _mean_band([[e[key] for e in c] for c in same])
+            ax.plot(steps, y, color=style["color"], marker=style["marker"], ms=2.5, lw=0.8, label=name)
+            if half is not None:
+                ax.fill_between(steps, y - half, y + half, color=style["color"], alpha=0.12, lw=0)
+    axes[0].set_ylabel("NLL")
+    for ax, split in zip(axes, ("forget", "retain")):
+        ax.set_xlabel("unlearning step")
+        ax.set_title(f"{split} texts (first {split} examples)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, ncol=5, loc="lower center", frameon=False)
     return fig

@@ -15,6 +15,11 @@ saw the objecting users:
   over the attacks run.
 - removed — neither.
 
+Several seeds: each p-valued test (KS, Wilcoxon) is run per seed and the per-seed p-values are
+combined by Fisher's method (one test over all seeds); the recovery's sign is that of its mean
+over seeds. The interval tests become Welch's two-sample t-test of the method's per-seed values
+against retrain's (p < α separates), since a 3-seed interval ignores retrain's own spread.
+
 Exact methods (`kind == "exact"`, SISA) are removed by construction: their weights are those of
 training without the users (proved by `unlearn sisa-check`), so they are not tested against
 retrain, a different model (SISA's constituents see 1/S of the data: its metrics differ from
@@ -24,6 +29,10 @@ attack) is skipped and listed as such. Separation can go either way: a method th
 saw the data too; each failed test records its direction.
 """
 from __future__ import annotations
+
+import math
+
+from scipy import stats
 
 ALPHA = 0.05
 JUDGED = ("approximate",)  # kinds tested against retrain; "exact" is removed by construction
@@ -47,16 +56,19 @@ def verdicts(models: dict, alpha: float = ALPHA) -> dict:
 
 def judge(m: dict, retrain: dict, alpha: float = ALPHA) -> dict:
     """The verdict of one model against retrain, with every test behind it."""
-    tried = {"forget quality": _ks(m, alpha), **{t: _interval(m, retrain, t, k) for t, k in INTERVAL_TESTS}}
+    seeds = _seeds(m, retrain)
+    compare = _welch if len(seeds) > 1 else _interval
+    tried = {"forget quality": _ks(m, alpha, seeds), **{t: compare(m, retrain, t, k, alpha, seeds) for t, k in INTERVAL_TESTS}}
     plain = [p for p in tried.values() if p]
     attacks = sorted({k.split(".")[1] for k in m["metrics"] if k.startswith("attacks.") and
                       k.endswith(".recovery_vs_retrain_p")})
     level = alpha / max(len(attacks), 1)
     recovered = []
     for a in attacks:
-        diff, p = m["metrics"][f"attacks.{a}.recovery_vs_retrain"], m["metrics"][f"attacks.{a}.recovery_vs_retrain_p"]
-        recovered.append({"name": a, "test": f"{a}: recovery vs retrain's, paired Wilcoxon", "value": diff, "p": p,
-                          "level": level, "separates": bool(diff > 0 and p < level)})
+        diff = m["metrics"][f"attacks.{a}.recovery_vs_retrain"]
+        p = _p(m, f"attacks.{a}.recovery_vs_retrain_p", seeds)
+        recovered.append({"name": a, "test": f"{a}: recovery vs retrain's, paired Wilcoxon" + _fisher(seeds),
+                          "value": diff, "p": p, "level": level, "separates": bool(diff > 0 and p < level)})
     if any(p["separates"] for p in plain):
         verdict = "not removed"
         reason = "plain evaluation separates it from retrain: " + ", ".join(p["name"] for p in plain if p["separates"])
@@ -70,16 +82,55 @@ def judge(m: dict, retrain: dict, alpha: float = ALPHA) -> dict:
     return {"verdict": verdict, "reason": reason, "parts": plain + recovered, "skipped": skipped}
 
 
-def _ks(m: dict, alpha: float) -> dict | None:
-    p = m["metrics"].get("forget_quality")
-    if p is None:
+def _seeds(m: dict, retrain: dict) -> list[str]:
+    """The seeds both models have per-seed values for (none with a single seed)."""
+    mine, theirs = m.get("per_seed") or {}, retrain.get("per_seed") or {}
+    return [s for s in mine if s in theirs]
+
+
+def _p(m: dict, key: str, seeds: list[str]) -> float:
+    """The model's p-value for `key`; over several seeds, Fisher's combination of the seeds' ones."""
+    values = [m["per_seed"][s][key] for s in seeds if key in m["per_seed"][s]]
+    if len(values) < 2:
+        return m["metrics"][key]
+    return float(stats.combine_pvalues([min(max(v, 1e-300), 1.0) for v in values], method="fisher").pvalue)
+
+
+def combined_p(m: dict, key: str) -> float | None:
+    """`key`'s p-value for a results.json model entry, Fisher-combined over its seeds."""
+    if key not in m["metrics"]:
         return None
-    return {"name": "forget quality", "test": "forget quality (KS of truth ratios vs retrain)", "value": p, "p": p,
-            "level": alpha,
-            "separates": bool(p < alpha)}
+    return _p(m, key, list(m.get("per_seed") or {}))
 
 
-def _interval(m: dict, retrain: dict, test: str, key: str) -> dict | None:
+def _fisher(seeds: list[str]) -> str:
+    return f", Fisher-combined over {len(seeds)} seeds" if len(seeds) > 1 else ""
+
+
+def _ks(m: dict, alpha: float, seeds: list[str]) -> dict | None:
+    if m["metrics"].get("forget_quality") is None:
+        return None
+    p = _p(m, "forget_quality", seeds)
+    return {"name": "forget quality", "test": "forget quality (KS of truth ratios vs retrain)" + _fisher(seeds),
+            "value": m["metrics"]["forget_quality"], "p": p, "level": alpha, "separates": bool(p < alpha)}
+
+
+def _welch(m: dict, retrain: dict, test: str, key: str, alpha: float, seeds: list[str]) -> dict | None:
+    """Welch's t-test of the method's per-seed values of `key` against retrain's."""
+    mine = [m["per_seed"][s][key] for s in seeds if key in m["per_seed"][s]]
+    theirs = [retrain["per_seed"][s][key] for s in seeds if key in retrain["per_seed"][s]]
+    if len(mine) < 2 or len(theirs) < 2:
+        return None
+    p = float(stats.ttest_ind(mine, theirs, equal_var=False).pvalue)
+    if math.isnan(p):  # no spread on either side: equal or not, exactly
+        p = 1.0 if sorted(mine) == sorted(theirs) else 0.0
+    value, ref = sum(mine) / len(mine), sum(theirs) / len(theirs)
+    return {"name": test, "test": f"{test} ({key}: Welch t-test over {len(mine)} seeds vs retrain)", "value": value,
+            "p": p, "level": alpha, "retrain": ref, "separates": bool(p < alpha),
+            "direction": ("more than retrain" if value > ref else "less than retrain") if p < alpha else ""}
+
+
+def _interval(m: dict, retrain: dict, test: str, key: str, alpha: float = ALPHA, seeds=()) -> dict | None:
     value, ci, ref = m["metrics"].get(key), (m.get("ci") or {}).get(key), retrain["metrics"].get(key)
     if value is None or ci is None or ref is None:
         return None

@@ -1,0 +1,106 @@
+"""The report from hand-built results: highlighted main table, CSV/LaTeX/JSON exports, the
+answer-to-the-claim paragraph, the terminal summary, the figures, and the rebuild."""
+import csv
+import io
+import json
+
+from unlearn.report import rebuild, summary
+from unlearn.report.claim import answer
+from unlearn.report.tables import export, main_table
+from unlearn.report.verdict import verdicts
+
+
+def _model(kind, auc, utility, wall, per_seed=None):
+    m = {"kind": kind, "status": "ok", "cost": {"wall_s": wall, "steps": 10},
+         "metrics": {"forget.mia_loss_auc": auc, "utility.model_utility": utility, "forget_quality": 0.5,
+                     "retain.nll": 1.0 + utility},
+         "ci": {"forget.mia_loss_auc": [auc - 0.05, auc + 0.05]},
+         "curves": {"0": {"roc_forget": {"fpr": [0.0, 0.001, 0.5, 1.0], "tpr": [0.0, 0.1, 0.8, 1.0]},
+                          "unlearning": [{"step": 1, "forget_nll_eval": 1.0, "retain_nll_eval": 1.0},
+                                         {"step": 5, "forget_nll_eval": 2.0, "retain_nll_eval": 1.2}]}}}
+    return m
+
+
+def _results():
+    models = {"original": _model("original", 0.99, 0.07, 60.0), "retrain": _model("retrain", 0.40, 0.03, 50.0),
+              "sisa": {**_model("exact", 0.35, 0.01, 40.0)},
+              "ga": _model("approximate", 0.80, 0.02, 5.0),       # far from retrain: not removed
+              "npo": _model("approximate", 0.42, 0.06, 10.0)}     # inside the interval: removed
+    models["npo"]["metrics"].update({"attacks.relearn.recovery_vs_retrain": 0.3,
+                                     "attacks.relearn.recovery_vs_retrain_p": 1e-6})  # ... but relearns
+    models["sisa"]["cost"]["speedup_vs_retrain"] = 1.25
+    return {"experiment": "hand", "seeds": [0], "models": models, "verdict": verdicts(models),
+            "meta": {"config_path": "configs/x.yaml", "device": "cpu", "processes": 1, "wall_s": 1.0,
+                     "git": {"sha": "abc", "dirty": False}, "ci_method": "bootstrap"}}
+
+
+def test_main_table_highlights_the_approximate_method_closest_to_retrain_or_best():
+    table = main_table(_results())
+    rows = {r[0]: r for r in table.rows}
+    auc_col = table.head.index("forget MIA AUC ·")
+    assert rows["npo"][auc_col].startswith("**0.420") and not rows["ga"][auc_col].startswith("**")
+    assert not rows["retrain"][auc_col].startswith("**") and not rows["sisa"][auc_col].startswith("**")
+    util_col = table.head.index("model utility ↑")  # higher is better: npo's 0.06 over ga's 0.02
+    assert rows["npo"][util_col] == "**0.060**" and rows["original"][util_col] == "0.070"
+    nll_col = table.head.index("retain NLL ↓")  # lower is better: ga's 1.02
+    assert rows["ga"][nll_col] == "**1.020**"
+
+
+def test_exports_in_every_format(tmp_path):
+    results = _results()
+    written = export(results, tmp_path)
+    names = {p.name for p in written}
+    assert {"main.md", "main.csv", "main.tex", "verdict.csv", "cost.tex", "attacks.md", "tables.json"} <= names
+    assert "tuning.csv" not in names  # no tuning in these results: no empty table
+    rows = list(csv.reader(io.StringIO((tmp_path / "verdict.csv").read_text())))
+    assert rows[0][:2] == ["method", "verdict"]
+    assert {r[0]: r[1] for r in rows[1:]} == {"sisa": "removed", "ga": "not removed", "npo": "suppressed"}
+    tex = (tmp_path / "verdict.tex").read_text()
+    assert r"\textbf{suppressed}" in tex and r"\toprule" in tex and "**" not in tex
+    assert r"forget MIA AUC $\cdot$" in (tmp_path / "main.tex").read_text()
+    data = json.loads((tmp_path / "tables.json").read_text())
+    assert data["cost"]["columns"][0] == "model" and ["sisa", "exact", "40.0", "10", "1.25×", "–", "0.143"] in data["cost"]["rows"]
+
+
+def test_answer_to_the_claim_names_each_outcome_with_its_cost():
+    text = answer(_results())
+    assert "SISA (sisa) does so too, at 0.8× retrain's time for the deletion" in text
+    assert "*suppressed*: npo (0.2× retrain's time)" in text and "*not removed*: ga (0.1× retrain's time)" in text
+    assert "No approximate method removed the data" in text and "2410.08827" in text and "2505.24379" in text
+    results = _results()
+    for key in ("attacks.relearn.recovery_vs_retrain", "attacks.relearn.recovery_vs_retrain_p"):
+        del results["models"]["npo"]["metrics"][key]
+    results["verdict"] = verdicts(results["models"])
+    assert "*removed*: npo" in answer(results) and "No approximate method" not in answer(results)
+
+
+def test_summary_is_terminal_width_and_rebuild_writes_everything(tmp_path):
+    results = _results()
+    lines = summary(results).splitlines()
+    assert len(lines) == 6 and max(len(line) for line in lines) <= 100
+    assert lines[-1].split()[-1] == "suppressed" and lines[4].split()[-2:] == ["not", "removed"]
+    stale = dict(results, verdict={})  # rebuild recomputes the verdicts from the numbers
+    (tmp_path / "results.json").write_text(json.dumps(stale))
+    report = rebuild(tmp_path).read_text()
+    assert json.loads((tmp_path / "results.json").read_text())["verdict"] == results["verdict"]
+    assert "**Answer to the claim** (hand, 1 seed)" in report and "| npo | **suppressed** |" in report
+    for name in ("tradeoff", "cost", "roc", "unlearning"):
+        assert f"figures/{name}.png" in report and (tmp_path / "figures" / f"{name}.pdf").exists()
+    assert (tmp_path / "tables" / "main.tex").exists()
+
+
+def test_publish_writes_a_self_contained_folder_that_regenerates_identically(tmp_path):
+    results = _results()
+    results["meta"].update(overrides=["seeds=[0,1,2]"], run_dir="runs/hand")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.json").write_text(json.dumps(results))
+    pub = tmp_path / "pub"
+    readme = rebuild(tmp_path / "run", pub)
+    assert readme == pub / "README.md" and (pub / "results.json").exists() and (pub / "figures" / "roc.png").exists()
+    text = readme.read_text()
+    assert "`unlearn run configs/x.yaml seeds=[0,1,2] --out runs/hand`" in text
+    assert f"`unlearn report runs/hand --publish {pub}`" in text
+    first = {p.relative_to(pub): p.read_bytes() for p in pub.rglob("*") if p.suffix in (".md", ".json", ".csv", ".tex")}
+    rebuild(pub, pub)  # from the published results.json alone
+    again = {p.relative_to(pub): p.read_bytes() for p in pub.rglob("*") if p.suffix in (".md", ".json", ".csv", ".tex")}
+    assert again == first

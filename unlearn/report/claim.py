@@ -1,0 +1,71 @@
+"""The "answer to the claim" paragraph, generated from the verdicts and costs in results.json.
+
+The claim under test (shared/SCIENCE.md "The question"): data that went into training can be
+deleted from the corpus but never removed from the trained model. Exact removal (retrain, SISA)
+answers it by construction, at a compute cost; approximate methods answer it only if they are
+indistinguishable from retrain, attacks included. The paragraph says which methods did what at
+which multiple of retrain's cost, and ends with the limits every such result carries.
+"""
+from __future__ import annotations
+
+LIMITATIONS = (
+    "Facts learned in fine-tuning may be easier to remove than facts learned in pretraining "
+    "(Deeb & Roger 2024, arXiv 2410.08827); these models learned the users in fine-tuning only.",
+    "An attacker who holds both the old and the new checkpoint can still extract the removed data "
+    "(arXiv 2505.24379): old checkpoints must be deleted too.",
+    "\"Removed\" means that none of the stated tests tells the model from retrain at the 5% level "
+    "with the items and seeds measured; it is not a proof, and a stronger attack may still succeed.",
+    "The social network, its users and their secrets are synthetic; real data is more varied and a "
+    "real model far larger.",
+)
+
+
+def _names(items: list[str]) -> str:
+    if not items:
+        return "none"
+    return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1]
+
+
+def _speed(models: dict, name: str) -> str:
+    """`name`'s wall time as a multiple of retrain's, e.g. '0.08× retrain's time'."""
+    wall, retrain = models[name]["cost"].get("wall_s"), models.get("retrain", {}).get("cost", {}).get("wall_s")
+    if not wall or not retrain:
+        return ""
+    return f"{wall / retrain:.2g}× retrain's time"
+
+
+def answer(results: dict) -> str:
+    """The paragraph (Markdown), or "" when no method was judged."""
+    models, verdict = results["models"], results.get("verdict") or {}
+    if not verdict:
+        return ""
+    by = {v: [n for n, x in verdict.items() if x["verdict"] == v and models[n]["kind"] == "approximate"]
+          for v in ("removed", "suppressed", "not removed")}
+    exact = [n for n, x in verdict.items() if models[n]["kind"] == "exact" and x["verdict"] == "removed"]
+    seeds = results.get("seeds", [])
+    out = [f"**Answer to the claim** ({results['experiment']}, {len(seeds)} seed{'s' * (len(seeds) > 1)}). "]
+    retrain_ok = models.get("retrain", {}).get("status") == "ok"
+    if retrain_ok:
+        out.append("Retraining without the objecting users removes their data by definition"
+                   + (f"; SISA ({_names(exact)}) does so too, at {_speed(models, exact[0])} for the deletion"
+                      if exact and _speed(models, exact[0]) else "") + ". ")
+    if "corpus_deletion" in verdict:
+        out.append(f"Deleting the posts from the corpus alone leaves the trained model as it was: verdict "
+                   f"*{verdict['corpus_deletion']['verdict']}*. ")
+    approx = [n for n in by["removed"] + by["suppressed"] + by["not removed"] if n != "corpus_deletion"]
+    if approx:
+        parts = []
+        for v in ("removed", "suppressed", "not removed"):
+            names = [n for n in by[v] if n != "corpus_deletion"]
+            if names:
+                costs = [f"{n} ({_speed(models, n)})" if _speed(models, n) else n for n in names]
+                parts.append(f"*{v}*: {_names(costs)}")
+        out.append(f"Of {len(approx)} approximate methods, " + "; ".join(parts) + ". ")
+    if not [n for n in by["removed"] if n != "corpus_deletion"]:
+        out.append("No approximate method removed the data in this setup: the claim holds for them here, "
+                   "while exact removal refutes it at the price of retraining (all or the affected shards). ")
+    else:
+        out.append("Some approximate methods were indistinguishable from retrain under every test run here. ")
+    out.append("The tests and p-values behind each verdict are in the verdict table.")
+    lines = ["".join(out), "", "Limitations:"] + [f"- {item}" for item in LIMITATIONS]
+    return "\n".join(lines)

@@ -1,0 +1,221 @@
+"""The report's tables as data (`Table`: a header and rows of cells), built from results.json
+alone, and rendered as Markdown, CSV or LaTeX (`export` writes every table in every format).
+
+Cells are strings; `**x**` marks a highlighted cell (Markdown bold, LaTeX \\textbf, plain in CSV).
+In the main table the approximate method closest to retrain in each column judged against
+retrain (·) is highlighted, and for columns where more is better (↑) or less is better (↓) the
+best approximate method; exact, reference and base rows are never highlighted.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from unlearn.report.verdict import combined_p
+
+# (key, header, arrow): ↑ = higher is better for the user of the model, ↓ = lower is better,
+# · = judged against retrain (closer is better)
+COLUMNS = (
+    ("forget.nll", "forget NLL", "·"),
+    ("forget.verbatim_rougeL", "forget verbatim ROUGE-L", "·"),
+    ("forget.pii_extraction", "forget PII extracted", "·"),
+    ("forget.qa_accuracy", "forget QA acc", "·"),
+    ("forget.exposure", "forget exposure", "·"),
+    ("forget.mia_loss_auc", "forget MIA AUC", "·"),
+    ("forget_quality", "forget quality", "↑"),
+    ("privleak", "PrivLeak", "·"),
+    ("retain.nll", "retain NLL", "↓"),
+    ("utility.model_utility", "model utility", "↑"),
+)
+
+
+@dataclass
+class Table:
+    head: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    caption: str = ""
+
+    def markdown(self) -> str:
+        if not self.rows:
+            return ""
+        lines = ["| " + " | ".join(self.head) + " |", "|" + "---|" * len(self.head)]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in self.rows])
+
+    def csv(self) -> str:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(self.head)
+        writer.writerows([[c.replace("**", "") for c in r] for r in self.rows])
+        return buf.getvalue()
+
+    def latex(self) -> str:
+        """A booktabs tabular in a table float (needs \\usepackage{booktabs})."""
+        def tex(cell: str) -> str:
+            for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
+                         ("↑", r"$\uparrow$"), ("↓", r"$\downarrow$"), ("·", r"$\cdot$"), ("×", r"$\times$"),
+                         ("Δ", r"$\Delta$"), ("÷", r"$\div$"), ("–", "--"), ("✗", r"$\times$"), ("✓", r"\checkmark{}"),
+                         ("✔", r"\checkmark{}"), ("★", r"$\star$")):
+                cell = cell.replace(a, b)
+            if cell.startswith("**") and cell.endswith("**") and len(cell) > 4:
+                cell = r"\textbf{" + cell[2:-2] + "}"
+            return cell.replace("**", "")
+        lines = [r"\begin{table}[t]", r"\centering", r"\small", r"\begin{tabular}{" + "l" * len(self.head) + "}",
+                 r"\toprule", " & ".join(tex(h) for h in self.head) + r" \\", r"\midrule"]
+        lines += [" & ".join(tex(c) for c in r) + r" \\" for r in self.rows]
+        lines += [r"\bottomrule", r"\end{tabular}"]
+        if self.caption:
+            lines.append(r"\caption{" + tex(self.caption) + "}")
+        return "\n".join(lines + [r"\end{table}", ""])
+
+    def as_json(self) -> dict:
+        return {"caption": self.caption, "columns": self.head, "rows": [[c.replace("**", "") for c in r] for r in self.rows]}
+
+
+def cell(value, ci=None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{value:.3f}"
+
+
+def _best(models: dict, key: str, arrow: str) -> str | None:
+    """The approximate method to highlight in a main-table column (module docstring)."""
+    values = {n: m["metrics"][key] for n, m in models.items() if m["kind"] == "approximate" and key in m["metrics"]}
+    target = models.get("retrain", {}).get("metrics", {}).get(key)
+    if not values or (arrow == "·" and target is None):
+        return None
+    if arrow == "·":
+        return min(values, key=lambda n: abs(values[n] - target))
+    return (max if arrow == "↑" else min)(values, key=values.get)
+
+
+def main_table(results: dict) -> Table:
+    """One row per model: the key metrics with their 95% intervals, status and wall time."""
+    models = results["models"]
+    table = Table(["model", "kind", "status"] + [f"{h} {a}" for _, h, a in COLUMNS] + ["wall s"],
+                  caption="Key metrics with 95% intervals; · judged against retrain (closer is better), "
+                          "↑/↓ higher/lower is better; bold: the best approximate method per column.")
+    best = {key: _best(models, key, arrow) for key, _, arrow in COLUMNS}
+    for name, m in models.items():
+        cells = [name, m["kind"], m["status"]]
+        for key, _, _ in COLUMNS:
+            text = cell(m["metrics"].get(key), (m.get("ci") or {}).get(key))
+            cells.append(f"**{text}**" if best[key] == name else text)
+        table.rows.append(cells + [f"{m['cost']['wall_s']:.1f}"])
+    return table
+
+
+def all_metrics_table(results: dict) -> Table:
+    """Every metric key (rows) for every model (columns), point values; (↑ mem.) marks keys where
+    a higher value means more of the data is held (metrics.direction)."""
+    from unlearn.metrics import direction
+
+    names = list(results["models"])
+    keys = sorted(k for k in set().union(*(m["metrics"] for m in results["models"].values()))
+                  if not k.startswith("attacks."))  # attack results: attack_table and the JSON
+    table = Table(["metric"] + names, caption="Every metric, point values (mean over seeds).")
+    for key in keys:
+        mark = {True: " (↑ mem.)", False: " (↓ mem.)"}.get(direction(key), "")
+        table.rows.append([key + mark] + [cell(results["models"][n]["metrics"].get(key)) for n in names])
+    return table
+
+
+def attack_table(results: dict) -> Table:
+    """Per model and attack: the headline recovery minus retrain's on the same items, with the
+    paired Wilcoxon p-value (attacks/recovery.py); '–' where the attack did not run."""
+    names = sorted({k.split(".")[1] for m in results["models"].values() for k in m["metrics"]
+                    if k.startswith("attacks.") and k.endswith(".recovery_vs_retrain")})
+    table = Table(["model"] + [f"{a}: Δ recovery vs retrain (p)" for a in names],
+                  caption="Recovery under each attack minus retrain's on the same items (paired Wilcoxon p; "
+                          "with several seeds the mean Δ and the seeds' p-values Fisher-combined).")
+    if not names:
+        return table
+    for model, m in results["models"].items():
+        if model == "base":
+            continue
+        cells = []
+        for a in names:
+            diff, p = m["metrics"].get(f"attacks.{a}.recovery_vs_retrain"), combined_p(m, f"attacks.{a}.recovery_vs_retrain_p")
+            cells.append("–" if diff is None else f"{diff:+.3f} ({p:.2g})")
+        table.rows.append([model] + cells)
+    return table
+
+
+def verdict_table(results: dict) -> Table:
+    """Per judged model: the verdict, why, and each test with its p-value or interval."""
+    table = Table(["method", "verdict", "why", "tests (✗ = separates it from retrain)"],
+                  caption="Verdict per method against retrain (report/verdict.py).")
+    for name, v in (results.get("verdict") or {}).items():
+        tests = []
+        for part in v["parts"]:
+            mark = "✗" if part["separates"] else "✓"
+            if "interval" in part:
+                lo, hi = part["interval"]
+                tests.append(f"{mark} {part['name']} {part['value']:.3f} [{lo:.3f}, {hi:.3f}] "
+                             f"vs retrain {part['retrain']:.3f}")
+            else:
+                tests.append(f"{mark} {part['name']} p={part['p']:.2g}")
+        table.rows.append([name, f"**{v['verdict']}**", v["reason"], "; ".join(tests) or "–"])
+    return table
+
+
+def cost_table(results: dict) -> Table:
+    """Per model: wall time and steps of making it, speed-up over retraining (retrain's wall time ÷
+    the model's), SISA's over training SISA in full, and model utility relative to original's."""
+    models = results["models"]
+    retrain = models.get("retrain", {}).get("cost", {}).get("wall_s")
+    utility0 = models.get("original", {}).get("metrics", {}).get("utility.model_utility")
+    table = Table(["model", "kind", "wall s", "steps", "speed-up vs retrain", "speed-up vs full SISA",
+                   "model utility ÷ original's"],
+                  caption="Cost of making each model (evaluation and attacks excluded); for sisa the deletion.")
+    for name, m in models.items():
+        if name == "base":
+            continue
+        cost, utility = m["cost"], m["metrics"].get("utility.model_utility")
+        wall = cost["wall_s"]
+        speedup = cost.get("speedup_vs_retrain", retrain / wall if retrain and wall > 0 else None)
+        table.rows.append([
+            name, m["kind"], f"{wall:.1f}", str(cost.get("steps", 0)),
+            f"{speedup:.2f}×" if speedup is not None and m["kind"] != "original" else "–",
+            f"{cost['speedup_vs_full_sisa']:.2f}×" if "speedup_vs_full_sisa" in cost else "–",
+            f"{utility / utility0:.3f}" if utility is not None and utility0 else "–"])
+    return table
+
+
+def tuning_table(results: dict) -> Table:
+    """Every tuned method's grid per seed: the variant, its validation scores, the choice."""
+    table = Table(["method", "seed", "variant", "status", "val forget NLL", "val retain NLL", "chosen"])
+    rules = set()
+    for name, m in results["models"].items():
+        for seed, record in (m.get("tuning") or {}).items():
+            if not record:
+                continue
+            rules.add(record["rule"])
+            for i, row in enumerate(record["grid"]):
+                variant = ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("status", "forget_nll", "retain_nll"))
+                table.rows.append([name, str(seed), variant, row["status"], cell(row.get("forget_nll")),
+                                   cell(row.get("retain_nll")), "✔" if i == record["chosen"] else ""])
+    table.caption = "Tuning on validation texts only (excluded from every evaluation); rule: " + "; ".join(sorted(rules))
+    return table
+
+
+TABLES = {"main": main_table, "verdict": verdict_table, "attacks": attack_table, "cost": cost_table,
+          "tuning": tuning_table, "all_metrics": all_metrics_table}
+
+
+def export(results: dict, out: Path) -> list[Path]:
+    """Every non-empty table as out/<name>.md, .csv and .tex, and all of them in out/tables.json."""
+    out.mkdir(parents=True, exist_ok=True)
+    written, as_json = [], {}
+    for name, build in TABLES.items():
+        table = build(results)
+        if not table.rows:
+            continue
+        for ext, text in (("md", table.markdown() + "\n"), ("csv", table.csv()), ("tex", table.latex())):
+            (out / f"{name}.{ext}").write_text(text)
+            written.append(out / f"{name}.{ext}")
+        as_json[name] = table.as_json()
+    (out / "tables.json").write_text(json.dumps(as_json, indent=1, ensure_ascii=False) + "\n")
+    return written + [out / "tables.json"]
