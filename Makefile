@@ -23,5 +23,8 @@ run: setup
 test: setup
 	$(VENV)/bin/python -m pytest -q
 
+bench: setup
+	$(VENV)/bin/unlearn bench
+
 clean:
 	rm -rf runs

@@ -18,7 +18,7 @@ from unlearn.config import Config, MethodSpec, to_dict
 from unlearn.corpus import build_corpus, load_corpus, save_corpus
 from unlearn.corpus.generate import GENERATOR_VERSION
 from unlearn.data import encode
-from unlearn.exact.stage import sisa_stages
+from unlearn.exact.stage import sisa_stages, with_retrain_cost
 from unlearn.losses import batch_nll
 from unlearn.methods import METHODS
 from unlearn.metrics.basic import nll
@@ -33,15 +33,17 @@ from unlearn.stages import Stages, write_json_atomic
 from unlearn.train import make_accelerator, save_log, train
 from unlearn.tuning import RULE, describe, select, validation_indices, variants
 
-CURVE_EXAMPLES = 64  # examples per split for the unlearning curves
+CURVE_EXAMPLES = 32  # examples per split for the unlearning curves (scored every log_every steps)
 
 
 class PipelineError(RuntimeError):
     """The experiment cannot go on (e.g. fine-tuning itself diverged)."""
 
 
-def run_experiment(cfg: Config, run_dir: Path, config_path: str = "", debug: bool = False) -> dict:
-    """Run every stage for every seed; write results.json and report.md; return the results."""
+def run_experiment(cfg: Config, run_dir: Path, config_path: str = "", debug: bool = False,
+                   overrides: list[str] = ()) -> dict:
+    """Run every stage for every seed; write results.json and report.md; return the results.
+    `config_path` and `overrides` are recorded so the report can state the command that reruns it."""
     from unlearn.report import write_report
 
     start = time.perf_counter()
@@ -50,15 +52,35 @@ def run_experiment(cfg: Config, run_dir: Path, config_path: str = "", debug: boo
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     stages = Stages(run_dir, acc)
-    per_seed = {seed: run_seed(cfg, seed, stages, acc, debug) for seed in cfg.seeds}
+    per_seed, seed_wall = {}, {}
+    for seed in cfg.seeds:
+        begin = time.perf_counter()
+        per_seed[seed] = run_seed(cfg, seed, stages, acc, debug)
+        seed_wall[str(seed)] = time.perf_counter() - begin
     results = assemble_results(cfg, per_seed, config_path, time.perf_counter() - start, acc)
+    by_kind: dict[str, float] = {}  # stage-seconds by what the stage does (built stages only)
+    for folder, wall in stages.wall_s.items():
+        kind = folder.rsplit("-", 1)[0]
+        kind = "unlearn" if kind.startswith("unlearn-") else "sisa" if kind.startswith("sisa") else kind
+        by_kind[kind] = by_kind.get(kind, 0.0) + float(wall)
     results["meta"]["stages"] = {"cached": len(stages.hits), "built": len(stages.built),
-                                 "total_wall_s": sum(stages.wall_s.values())}
+                                 "total_wall_s": sum(stages.wall_s.values()), "wall_s_by_kind": by_kind}
+    results["meta"].update(overrides=list(overrides), run_dir=str(run_dir), seed_wall_s=seed_wall,
+                           peak_rss_mb=peak_rss_mb())
     if acc.is_main_process:
         write_json_atomic(run_dir / "results.json", results)
         write_report(results, run_dir)
     acc.wait_for_everyone()
     return results
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory so far of this process and of its finished children (the evaluation
+    workers), whichever is larger, in MiB (Linux reports KiB)."""
+    import resource
+
+    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    return peak / 1024.0
 
 
 @dataclass
@@ -94,19 +116,12 @@ def prepare(cfg: Config, seed: int, stages: Stages, acc) -> tuple[SeedRun, Path,
 def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
     """All stages of one seed; returns {model name: {kind, status, metrics, ci, cost, ...}}."""
     run, base_dir, base = prepare(cfg, seed, stages, acc)
-    corpus, corpus_dir = run.corpus, run.corpus_dir
-    fit_key = {"base": base_dir.name, "corpus": corpus_dir.name, "finetune": to_dict(cfg.finetune),
-               "max_length": cfg.model.max_length, "seed": seed}
     models = {"base": ("base", base_dir, base)}
-    for name, split in (("original", "train"), ("retrain", "retain")):
-        folder, info = stages.run(name, {**fit_key, "split": split},
-                                  lambda out, s=split: _finetune_stage(cfg, seed, base_dir, corpus, s, out, acc))
-        if info["status"] != "ok":
-            raise PipelineError(f"{name}: fine-tuning {info['status']}: {info.get('message')}; "
-                                "lower finetune.lr or check the data")
-        models[name] = (name, folder, info)
+    for name, split in FITS:
+        models[name] = (name, *fit(run, base_dir, name, split))
     if cfg.sisa.enabled:
-        models["sisa"] = ("exact", *sisa_stages(run, base_dir, models["retrain"][2]))
+        folder, info = sisa_stages(run, base_dir)
+        models["sisa"] = ("exact", folder, with_retrain_cost(info, models["retrain"][2]))
     tuning, rounds = {}, {}
     original = models["original"][1:]
     for spec in cfg.methods:
@@ -126,13 +141,30 @@ def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
     return out
 
 
+FITS = (("original", "train"), ("retrain", "retain"))  # fine-tuned models: name, split
+
+
+def fit(run: SeedRun, base_dir: Path, name: str, split: str) -> tuple[Path, dict]:
+    """The fine-tuning stage of `name` (original or retrain) on `split`; its failure ends the run."""
+    cfg, seed = run.cfg, run.seed
+    key = {"base": base_dir.name, "corpus": run.corpus_dir.name, "finetune": to_dict(cfg.finetune),
+           "max_length": cfg.model.max_length, "seed": seed, "split": split}
+    folder, info = run.stages.run(name, key, lambda out: _finetune_stage(cfg, seed, base_dir, run.corpus, split,
+                                                                        out, run.acc))
+    if info["status"] != "ok":
+        raise PipelineError(f"{name}: fine-tuning {info['status']}: {info.get('message')}; "
+                            "lower finetune.lr or check the data")
+    return folder, info
+
+
 def _unlearn(run: SeedRun, spec: MethodSpec, start: tuple, debug: bool, round_: int = 0) -> tuple[Path | None, dict]:
     """The unlearn stage of one method variant from `start` = (stage folder, stage info);
     `round_` > 0 applies that sequential request only. A method that raises is recorded as failed."""
     cfg, (start_dir, start_info) = run.cfg, start
     method = {k: v for k, v in to_dict(spec).items() if k != "grid"}  # the sweep is not a setting
     key = {"original": start_dir.name, "corpus": run.corpus_dir.name, "method": method,
-           "max_length": cfg.model.max_length, "seed": run.seed, **({"round": round_} if round_ else {})}
+           "max_length": cfg.model.max_length, "seed": run.seed, **({"round": round_} if round_ else {}),
+           "curve_examples": CURVE_EXAMPLES}
     texts = round_texts(run.corpus, round_) if round_ else run.corpus.texts
     start_model = (start_dir / start_info["model_path"]).resolve()
     try:

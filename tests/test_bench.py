@@ -1,0 +1,54 @@
+"""The benchmark's plumbing (no timing assertions: speed is judged by `unlearn bench` itself):
+the live measurements return sane numbers on a small model, the experiment figures are read
+from results.json by hand-checked ratios, and every target is written with value/target/holds."""
+import json
+
+from helpers import tiny_lm
+from unlearn import bench
+
+
+def test_live_measurements_on_a_small_model():
+    model = tiny_lm()
+    t = bench.training(model, (4, 16), 2, peak=100.0)
+    n = sum(p.numel() for p in model.parameters())
+    assert t["params"] == n and t["tokens_s"] > 0
+    assert abs(t["mfu"] - 6 * n * t["tokens_s"] / 100e9) < 1e-12
+    s = bench.scoring(model, 8, 16, 4)
+    assert s["forward_tokens_s"] > 0 and abs(s["ratio"] - s["scoring_tokens_s"] / s["forward_tokens_s"]) < 1e-9
+    assert bench.generation(model, 4, 5, 3, 2) > 0
+
+
+def _results(tmp_path, seeds=("0",)):
+    models = {"retrain": {"kind": "retrain", "status": "ok", "cost": {"wall_s": 50.0}},
+              "ga": {"kind": "approximate", "status": "ok", "cost": {"wall_s": 4.0}},
+              "idk_dpo": {"kind": "approximate", "status": "ok", "cost": {"wall_s": 20.0}},
+              "corpus_deletion": {"kind": "approximate", "status": "ok", "cost": {"wall_s": 0.0}},
+              "sisa": {"kind": "exact", "status": "ok", "cost": {"wall_s": 60.0}}}
+    meta = {"wall_s": 1300.0, "seed_wall_s": {s: 520.0 + 100 * i for i, s in enumerate(seeds)},
+            "peak_rss_mb": 2048.0, "stages": {"wall_s_by_kind": {"original": 60.0, "eval": 200.0, "attack": 100.0}}}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"models": models, "meta": meta}))
+    return path
+
+
+def test_experiment_figures_from_results_json(tmp_path):
+    figs = bench.experiment_figures(_results(tmp_path, ("0", "1")), None)
+    assert figs["quick.cost.ga_vs_retrain"]["value"] == 4.0 / 50.0 and figs["quick.cost.ga_vs_retrain"]["holds"]
+    assert figs["quick.cost.idk_dpo_vs_retrain"]["value"] == 0.4 and figs["quick.cost.idk_dpo_vs_retrain"]["holds"] is False
+    assert "quick.cost.corpus_deletion_vs_retrain" not in figs  # costs nothing: no ratio to judge
+    assert figs["quick.cost.sisa_deletion_vs_retrain"]["value"] == 1.2
+    assert figs["quick.attacks_vs_rest"]["value"] == 100.0 / 260.0
+    assert figs["quick.wall_min"]["value"] == 570.0 / 60 and figs["quick.wall_min"]["holds"]  # mean of 520, 620
+    assert figs["quick.peak_rss_gb"]["value"] == 2.0
+    # the flagship not run: reported as not measured, never guessed
+    assert figs["smollm2.wall_min"] == {"value": None, "target": "≤ 90", "holds": None, "unit": "min per seed",
+                                        "source": "not measured: no experiments/smollm2"}
+
+
+def test_write_records_every_target(tmp_path):
+    results = {"machine": "test", "figures": bench.experiment_figures(_results(tmp_path), None)}
+    bench.write(results, tmp_path / "out")
+    stored = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert all({"value", "target", "holds"} <= f.keys() for f in stored["figures"].values())
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "| quick.cost.idk_dpo_vs_retrain | 0.4 | × retrain | ≤ 0.10 | **no** |" in readme
