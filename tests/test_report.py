@@ -64,8 +64,8 @@ def test_exports_in_every_format(tmp_path):
 
 def test_answer_to_the_claim_names_each_outcome_with_its_cost():
     text = answer(_results())
-    assert "SISA (sisa) does so too, at 0.8× retrain's time for the deletion" in text
-    assert "*suppressed*: npo (0.2× retrain's time)" in text and "*not removed*: ga (0.1× retrain's time)" in text
+    assert "SISA (sisa) does so too, at 0.80× retrain's time for the deletion" in text
+    assert "*suppressed*: npo (0.20× retrain's time)" in text and "*not removed*: ga (0.10× retrain's time)" in text
     assert "No approximate method removed the data" in text and "2410.08827" in text and "2505.24379" in text
     results = _results()
     for key in ("attacks.relearn.recovery_vs_retrain", "attacks.relearn.recovery_vs_retrain_p"):

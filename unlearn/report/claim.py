@@ -31,7 +31,8 @@ def _speed(models: dict, name: str) -> str:
     wall, retrain = models[name]["cost"].get("wall_s"), models.get("retrain", {}).get("cost", {}).get("wall_s")
     if not wall or not retrain:
         return ""
-    return f"{wall / retrain:.2g}× retrain's time"
+    ratio = wall / retrain
+    return f"{ratio:.2f}× retrain's time" if ratio >= 0.1 else f"{ratio:.3f}× retrain's time"
 
 
 def answer(results: dict) -> str:

@@ -6,7 +6,8 @@
 - relearn: forget NLL of the held-out part V against relearning steps, per protocol, with the
   retrain control drawn black.
 - cost: wall time of making each model (log scale) with retrain's as a line.
-- roc: the LOSS membership attack's ROC, forget users vs holdout users, per model (log FPR).
+- roc: the LOSS membership attack's ROC, forget users vs holdout users, per model (log FPR);
+  with several seeds the band is drawn for retrain and original only (all would hide the curves).
 - unlearning: forget and retain NLL (on the first texts of each split) over each method's steps.
 With several seeds every point is the mean over seeds and bars or bands are Student-t 95%
 intervals (the `ci` of results.json; curves: per point over the seeds' curves); cost bars show
@@ -31,11 +32,19 @@ STYLE = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "legend.fonts
          "xtick.labelsize": 6, "ytick.labelsize": 6}
 REFERENCE = {"retrain": dict(color="black", marker="*", ms=8), "original": dict(color="tab:red", marker="X", ms=6),
              "base": dict(color="grey", marker="o", ms=4), "sisa": dict(color="black", marker="s", ms=4)}
-OTHERS = [c for i, c in enumerate(plt.get_cmap("tab20").colors) if i not in (6, 7, 14, 15)]  # no reds, no greys
+OTHERS = [c for i, c in enumerate(plt.get_cmap("tab10").colors) if i not in (3, 7)]  # 8 hues: no red, no grey
+MARKERS, LINES = ("o", "^", "D", "v"), ("-", "--", "-.", ":")  # the next 8 models repeat the hues with these
 
 
-def _style(name: str, i: int) -> dict:
-    return REFERENCE.get(name, dict(marker="o", ms=4, color=OTHERS[i % len(OTHERS)]))
+def _style(name: str, models: dict) -> dict:
+    """Reference models keep their look; every other model one colour by its place in results
+    (the same in every figure)."""
+    if name in REFERENCE:
+        return dict(REFERENCE[name], ls="--" if name == "retrain" else "-")
+    others = [n for n in models if n not in REFERENCE]
+    i = others.index(name) if name in others else 0
+    k = i // len(OTHERS) % len(MARKERS)
+    return dict(marker=MARKERS[k], ms=4, color=OTHERS[i % len(OTHERS)], ls=LINES[k])
 
 
 def write_figures(results: dict, out: Path) -> list[Path]:
@@ -62,12 +71,12 @@ def _tradeoff(models: dict):
     if not pts:
         return None
     fig, ax = plt.subplots(figsize=(WIDTH, 3.3))
-    for i, (name, m) in enumerate(pts.items()):
+    for name, m in pts.items():
         x, y = m["metrics"][key], m["metrics"][util]
         ci = m.get("ci", {})
         xerr = [[x - ci[key][0]], [ci[key][1] - x]] if key in ci else None
         yerr = [[y - ci[util][0]], [ci[util][1] - y]] if util in ci else None
-        style = _style(name, i)
+        style = _style(name, models)
         ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt=style["marker"], ms=style["ms"], color=style["color"],
                     elinewidth=0.6, capsize=1.5, label=name)
     ax.axvline(0.5, color="grey", lw=0.5, ls=":")
@@ -84,11 +93,11 @@ def _exposure(models: dict):
     if not counts:
         return None
     fig, ax = plt.subplots(figsize=(WIDTH, 3.1))
-    for i, (name, m) in enumerate(models.items()):
+    for name, m in models.items():
         ys = [m["metrics"].get(f"forget.exposure_r{c}") for c in counts]
         if any(y is None for y in ys):
             continue
-        style = _style(name, i)
+        style = _style(name, models)
         cis = [m.get("ci", {}).get(f"forget.exposure_r{c}") for c in counts]
         err = np.array([[y - ci[0], ci[1] - y] if ci else [0.0, 0.0] for y, ci in zip(ys, cis)]).T
         ax.errorbar(counts, ys, yerr=err, marker=style["marker"], ms=min(style["ms"], 5), color=style["color"],
@@ -114,9 +123,9 @@ def _relearn(models: dict):
     fig, axes = plt.subplots(1, len(protocols), figsize=(WIDTH * (1 if len(protocols) == 1 else 1.6), 3.1),
                              squeeze=False, sharey=True)
     for ax, p in zip(axes[0], protocols):
-        for i, (name, steps) in enumerate(found[p].items()):
+        for name, steps in found[p].items():
             xs = sorted(steps)
-            style = _style(name, i)
+            style = _style(name, models)
             ys = [steps[s] for s in xs]
             cis = [models[name].get("ci", {}).get(f"attacks.relearn.{p}_steps{s}.forget.nll") for s in xs]
             err = np.array([[y - ci[0], ci[1] - y] if ci else [0.0, 0.0] for y, ci in zip(ys, cis)]).T
@@ -169,14 +178,14 @@ def _roc(models: dict):
     if not found:
         return None
     fig, ax = plt.subplots(figsize=(WIDTH, 3.3))
-    for i, (name, curves) in enumerate(found.items()):
+    for name, curves in found.items():
         fpr = np.asarray(curves[0]["fpr"])
         tpr, half = _mean_band([c["tpr"] for c in curves])
         keep = fpr > 0  # log axis
-        style = _style(name, i)
+        style = _style(name, models)
         ax.plot(fpr[keep], tpr[keep], color=style["color"], lw=1.4 if name in ("retrain", "original") else 0.8,
-                ls="--" if name == "retrain" else "-", label=name)
-        if half is not None:
+                ls=style["ls"], label=name)
+        if half is not None and name in ("retrain", "original"):  # 14 overlapping bands would hide the curves
             ax.fill_between(fpr[keep], (tpr - half)[keep], (tpr + half)[keep], color=style["color"], alpha=0.12, lw=0)
     ax.plot([1e-3, 1], [1e-3, 1], color="grey", lw=0.5, ls=":")
     ax.set_xscale("log")
@@ -195,10 +204,10 @@ def _unlearning(models: dict):
     if not found:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(WIDTH * 1.6, 3.1), sharex=True)
-    for i, (name, curves) in enumerate(found.items()):
+    for name, curves in found.items():
         steps = [e["step"] for e in curves[0]]
         same = [c for c in curves if [e["step"] for e in c] == steps]  # seeds logged at the same steps
-        style = _style(name, i)
+        style = _style(name, models)
         for ax, key in zip(axes, ("forget_nll_eval", "retain_nll_eval")):
             y, half = _mean_band([[e[key] for e in c] for c in same])
             ax.plot(steps, y, color=style["color"], marker=style["marker"], ms=2.5, lw=0.8, label=name)
