@@ -40,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--debug", action="store_true")
     p = sub.add_parser("bench", help="measure speed against the machine's roof and cost against retraining")
     p.add_argument("--out", default="experiments/bench", help="where results.json and README.md go")
-    p.add_argument("--quick", help="results.json of a quick run for the cost figures "
-                                   "(default runs/quick/results.json, else experiments/quick/results.json)")
+    p.add_argument("--quick", help="results.json of a quick run for the cost figures (default the published "
+                                   "experiments/quick/results.json; `make run` writes runs/quick/results.json)")
     p.add_argument("--smollm2", default="experiments/smollm2/results.json", help="results.json of the flagship")
     p.add_argument("--no-smollm2", action="store_true", help="skip the pretrained model's live figures")
     p.add_argument("--debug", action="store_true")
@@ -131,8 +131,7 @@ def cmd_bench(args) -> int:
     (the table says which) so the figures are always written."""
     from unlearn.bench import run_bench, table, write
 
-    quick = Path(args.quick) if args.quick else next(
-        (p for p in (Path("runs/quick/results.json"), Path("experiments/quick/results.json")) if p.is_file()), None)
+    quick = Path(args.quick) if args.quick else Path("experiments/quick/results.json")
     results = run_bench(quick, Path(args.smollm2), with_smollm2=not args.no_smollm2)
     write(results, Path(args.out))
     print(table(results))
