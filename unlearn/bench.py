@@ -4,7 +4,8 @@ retraining. Everything live is measured in this one process, side by side, as ra
 - roof: the median of 30 fp32 2048x2048 matmuls, GFLOP/s (2·n³ flops each);
 - training: tokens/s of `train.train` on fixed-length random token batches (tiny: the quick
   experiment's model, 32x64; SmolLM2-135M: 8x128) and the model-FLOPs utilisation
-  6·N·tokens/s ÷ roof (N = parameters, Kaplan et al. 2020's 6N flops per trained token);
+  6·N·tokens/s ÷ roof (N = parameters, Kaplan et al. 2020's 6N flops per trained token); for
+  SmolLM2, whose target it is, against a roof measured just before and after its training;
 - evaluation: the shared scoring pass (`metrics.scoring.score`: log-probs, top-1 and the Min-K%++
   vocabulary statistics) against a bare forward pass over the same batches; batched greedy
   generation tokens/s; canary exposure with the prefix-cached trie walk against naive scoring of
@@ -223,10 +224,16 @@ def run_bench(quick: Path | None, smollm2: Path | None, with_smollm2: bool = Tru
         from unlearn.models import smollm2_cached
 
         model, _ = load_model(smollm2_cached())
-        t = training(model, SMOLLM2_SHAPE, 3, peak)
+        # the host's speed drifts (roof 230-320 GFLOP/s within an hour here): judge the training
+        # against a roof measured right around it, the mean of one before and one after
+        before = roof(repeats=15)
+        t = training(model, SMOLLM2_SHAPE, 4, peak)
+        local = (before + roof(repeats=15)) / 2
         figs["smollm2.train_tokens_s"] = _figure(t["tokens_s"], "–", None, "tokens/s")
-        figs["smollm2.train_mfu"] = _figure(t["mfu"], "≥ 0.50", t["mfu"] >= 0.5, "of roof")
-        sc = scoring(model, 32, 64, 16)
+        mfu = t["mfu"] * peak / local
+        figs["smollm2.train_mfu"] = _figure(mfu, "≥ 0.50", mfu >= 0.5, "of the roof around it")
+        figs["smollm2.roof_around_training"] = _figure(local, "–", None, "GFLOP/s")
+        sc = scoring(model, 64, 64, 16)  # ~8 s a side: shorter runs scattered 0.77-0.91 here
         figs["smollm2.scoring_vs_forward"] = _figure(sc["ratio"], "≥ 0.80", sc["ratio"] >= 0.8, "× bare forward")
         figs["smollm2.generate_tokens_s"] = _figure(generation(model, 16, 16, 16, 16), "–", None, "new tokens/s")
     users_s = corpus()
