@@ -27,7 +27,7 @@ from unlearn.parallel import measure_models
 from unlearn.metrics.evaluate import EvalPlan, make_plan
 from unlearn.metrics.scoring import score
 from unlearn.models import build_base, load_model
-from unlearn.results import assemble_results
+from unlearn.results import assemble_results, run_record
 from unlearn.sequential import round_texts
 from unlearn.stages import Stages, write_json_atomic
 from unlearn.train import make_accelerator, save_log, train
@@ -58,29 +58,12 @@ def run_experiment(cfg: Config, run_dir: Path, config_path: str = "", debug: boo
         per_seed[seed] = run_seed(cfg, seed, stages, acc, debug)
         seed_wall[str(seed)] = time.perf_counter() - begin
     results = assemble_results(cfg, per_seed, config_path, time.perf_counter() - start, acc)
-    by_kind: dict[str, float] = {}  # stage-seconds by what the stage does (built stages only)
-    for folder, wall in stages.wall_s.items():
-        kind = folder.rsplit("-", 1)[0]
-        kind = "unlearn" if kind.startswith("unlearn-") else "sisa" if kind.startswith("sisa") else kind
-        by_kind[kind] = by_kind.get(kind, 0.0) + float(wall)
-    results["meta"]["stages"] = {"cached": len(stages.hits), "built": len(stages.built),
-                                 "total_wall_s": sum(stages.wall_s.values()), "wall_s_by_kind": by_kind}
-    results["meta"].update(overrides=list(overrides), run_dir=str(run_dir), seed_wall_s=seed_wall,
-                           peak_rss_mb=peak_rss_mb())
+    results["meta"].update(run_record(stages, overrides, run_dir, seed_wall))
     if acc.is_main_process:
         write_json_atomic(run_dir / "results.json", results)
         write_report(results, run_dir)
     acc.wait_for_everyone()
     return results
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory so far of this process and of its finished children (the evaluation
-    workers), whichever is larger, in MiB (Linux reports KiB)."""
-    import resource
-
-    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-    return peak / 1024.0
 
 
 @dataclass

@@ -70,6 +70,29 @@ def _aggregate(entries: list[dict], seeds) -> dict:
     return out
 
 
+def run_record(stages, overrides, run_dir, seed_wall: dict) -> dict:
+    """What meta adds about the invocation: stage counts and stage-seconds by kind (built stages
+    only), the overrides and run folder (the rerun command), wall time per seed, peak RSS."""
+    by_kind: dict[str, float] = {}
+    for folder, wall in stages.wall_s.items():
+        kind = folder.rsplit("-", 1)[0]
+        kind = "unlearn" if kind.startswith("unlearn-") else "sisa" if kind.startswith("sisa") else kind
+        by_kind[kind] = by_kind.get(kind, 0.0) + float(wall)
+    return {"stages": {"cached": len(stages.hits), "built": len(stages.built),
+                       "total_wall_s": sum(stages.wall_s.values()), "wall_s_by_kind": by_kind},
+            "overrides": list(overrides), "run_dir": str(run_dir), "seed_wall_s": seed_wall,
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory so far of this process and of its finished children (the evaluation
+    workers), whichever is larger, in MiB (Linux reports KiB)."""
+    import resource
+
+    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    return peak / 1024.0
+
+
 def _cost(entries: list[dict]) -> dict:
     """Numbers averaged over seeds (wall time, speed-ups), anything else from the first seed."""
     out = {k: v for k, v in entries[0]["cost"].items()}
