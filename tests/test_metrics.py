@@ -10,6 +10,7 @@ from unlearn.data import TokenData
 from unlearn.metrics import basic, mia
 from unlearn.metrics import METRICS, direction, pii, relative
 from unlearn.metrics.evaluate import summarize
+from unlearn.metrics import scoring
 from unlearn.metrics.scoring import Scored, score, token_logprobs
 
 
@@ -30,6 +31,25 @@ def test_scoring_on_a_three_token_vocabulary():
     sigma = math.sqrt(0.5 * (math.log(0.5) - mu) ** 2 + 0.5 * (math.log(0.25) - mu) ** 2)
     np.testing.assert_allclose(scored.mu[0], [mu] * 3, rtol=1e-6)
     np.testing.assert_allclose(scored.sigma[1], [sigma], rtol=1e-6)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 19])
+def test_vocabulary_statistics_match_their_definition_in_any_chunking(monkeypatch, chunk):
+    # the fused moments (S1/Z, S2/Z) against log-softmax and the plain mean/std, chunked or not
+    monkeypatch.setattr(scoring, "CHUNK_ELEMENTS", chunk)
+    g = torch.Generator().manual_seed(0)
+    logits, targets = torch.randn(3, 5, 11, generator=g) * 4, torch.randint(0, 11, (3, 5), generator=g)
+    logits[0, 0, 2] = logits[0, 0].max() + 3  # a sure top-1 ...
+    targets[0, 0], targets[0, 1] = 2, logits[0, 1].argmin()  # ... and a sure miss
+    token_logp, mu, sigma, top1 = scoring._vocab_stats(logits, targets)
+    logp = torch.log_softmax(logits.double(), -1)
+    p = logp.exp()
+    want_mu = (p * logp).sum(-1)
+    torch.testing.assert_close(token_logp.double(), logp.gather(-1, targets[..., None])[..., 0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(mu.double(), want_mu, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(sigma.double(), (p * (logp - want_mu[..., None]) ** 2).sum(-1).sqrt(), rtol=1e-4, atol=1e-5)
+    assert top1.tolist() == (logits.argmax(-1) == targets).tolist()
+    assert top1[0, 0] and not top1[0, 1]
 
 
 def test_nll_ppl_and_loss_score_by_hand():

@@ -55,21 +55,44 @@ def score(model, data: TokenData, batch_size: int, device: torch.device | str = 
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         batch = {k: v.to(device) for k, v in data.batch(idx).items()}
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        logp_all = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (B, T-1, V)
+        # the last position predicts past the text: feed T-1 tokens, get contiguous (B, T-1, V) logits
+        logits = model(input_ids=batch["input_ids"][:, :-1], attention_mask=batch["attention_mask"][:, :-1]).logits.float()
         targets = batch["input_ids"][:, 1:]  # (B, T-1)
-        token_logp = logp_all.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, T-1)
-        top1 = logits[:, :-1].argmax(-1) == targets  # (B, T-1)
-        probs = logp_all.exp()
-        mu = (probs * logp_all).sum(-1)  # (B, T-1)
-        # in place from here on (logp_all is not needed again): a memory-bound pass over (B, T-1, V)
-        sigma = probs.mul_(logp_all.sub_(mu.unsqueeze(-1)).square_()).sum(-1).clamp(min=0).sqrt()
+        token_logp, mu, sigma, top1 = _vocab_stats(logits, targets)
         n_scored = batch["attention_mask"][:, 1:].sum(1).tolist()  # targets that are not padding
+        cols = [t.cpu().numpy() for t in (token_logp, mu, sigma, top1)]  # one conversion per batch
         for row, i in enumerate(idx):
-            n = n_scored[row]
-            out[i] = (*(t[row, :n].cpu().numpy().astype(np.float32) for t in (token_logp, mu, sigma)),
-                      top1[row, :n].cpu().numpy())
+            out[i] = tuple(c[row, : n_scored[row]].copy() for c in cols)
     return Scored(*(list(col) for col in zip(*(out[i] for i in range(len(data)))))) if out else Scored([], [], [], [])
+
+
+CHUNK_ELEMENTS = 1 << 19  # 2 MiB of float32 logits per chunk: the passes of `_vocab_stats` stay in L2 cache
+
+
+def _vocab_stats(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Per position of (B, T, V) `logits` and (B, T) `targets`: log π(x_t), μ_t, σ_t, top-1 flag.
+
+    With x = logits − max (so x ≤ 0), Z = Σ e^x, S1 = Σ e^x·x and S2 = Σ e^x·x²:
+    log π(x_t) = x_t − log Z, μ = S1/Z − log Z and σ² = S2/Z − (S1/Z)² (the variance of log π
+    equals that of x). Six passes over the vocabulary instead of a materialised log-softmax and
+    then the moments; positions go through in chunks of about CHUNK_ELEMENTS logits so that those
+    passes read cache, not memory.
+    """
+    flat, tgt = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1, 1)
+    step = max(1, CHUNK_ELEMENTS // flat.shape[1])
+    parts = []
+    for start in range(0, flat.shape[0], step):
+        lg, tg = flat[start:start + step], tgt[start:start + step]
+        top = lg.amax(-1, keepdim=True)
+        x = lg - top
+        ex = x.exp()
+        z = ex.sum(-1)
+        ex.mul_(x)
+        m1, m2 = ex.sum(-1) / z, torch.linalg.vecdot(ex, x) / z
+        log_z = z.log()
+        x_t = x.gather(-1, tg).squeeze(-1)
+        parts.append((x_t - log_z, m1 - log_z, (m2 - m1.square()).clamp(min=0).sqrt(), x_t >= 0))
+    return tuple(torch.cat(col).view(targets.shape) for col in zip(*parts))
 
 
 @torch.inference_mode()
@@ -82,9 +105,9 @@ def token_logprobs(model, data: TokenData, batch_size: int, device: torch.device
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         batch = {k: v.to(device) for k, v in data.batch(idx).items()}
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        logits = model(input_ids=batch["input_ids"][:, :-1], attention_mask=batch["attention_mask"][:, :-1]).logits
         targets = batch["input_ids"][:, 1:]  # (B, T-1)
-        token_logp = -torch.nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets,
+        token_logp = -torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), targets,
                                                         reduction="none")  # (B, T-1)
         n_scored = batch["attention_mask"][:, 1:].sum(1).tolist()
         for row, i in enumerate(idx):
