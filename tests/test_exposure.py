@@ -86,6 +86,17 @@ def test_cached_matches_naive_mixed_lengths_bpe():
     _compare(tokenizer, candidates)
 
 
+def test_trie_merges_single_child_chains_but_not_into_leaves():
+    root = ex._trie([[5, 6, 7], [5, 6, 7, 8], [5, 6, 9, 10], [11], [1, 2, 3], [1, 2, 3, 4]])
+    shape = lambda n: (n.tokens, n.ends, [shape(c) for c in n.children.values()])  # noqa: E731
+    assert [shape(c) for c in root.children.values()] == [
+        ([5, 6], [], [([7], [0], [([8], [1], [])]),  # 5 and 6 merged; 7 ends a candidate
+                      ([9], [], [([10], [2], [])])]),  # 10 is a leaf: 9 keeps its own step
+        ([11], [3], []),
+        ([1, 2, 3], [4], [([4], [5], [])]),  # a merged chain where a candidate ends
+    ]
+
+
 def test_selected_rows_step_like_the_growing_cache_with_and_without_spare_slots():
     """select_rows' preallocated slots (spare >= steps) and its fall-back when they run out
     (spare 0: grows by concatenation) give the logits of a plain DynamicCache with its rows."""

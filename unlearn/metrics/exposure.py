@@ -18,8 +18,8 @@ full-text likelihood; but scores are comparable only within one call, so the sec
 together with its candidates. The shared prefix is capped so every candidate keeps ≥ 1 token.
 
 Speed: `candidate_logprobs` runs the shared prefix once and walks a trie of the remainders with
-a key/value cache: one single-token step per internal trie node (~2.2k for 'd-d-d-d' instead of
-10^4 full sequences), depth first in chunks of `batch_size` rows so that at most about
+a key/value cache: one step per internal trie node, chains of single-child nodes merged into
+one multi-token step (~1.1k steps for 'd-d-d-d' instead of 10^4 full sequences), depth first in chunks of `batch_size` rows so that at most about
 depth × batch_size cache rows are alive. `candidate_logprobs_naive` is the plain teacher-forced
 reference.
 """
@@ -110,7 +110,12 @@ def tokenizer_fingerprint(tokenizer) -> int:
 def _encode_uncached(tokenizer, context: str, candidates: list[str]) -> tuple[list[list[int]], int]:
     """bos + tokens(context + candidate) for each candidate, and the shared prefix length."""
     bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-    body = tokenizer([context + c for c in candidates], add_special_tokens=False)["input_ids"]
+    texts = [context + c for c in candidates]
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:  # the Rust tokenizer's ids directly (transformers' wrapping doubles the cost)
+        body = [e.ids for e in backend.encode_batch(texts, add_special_tokens=False)]
+    else:
+        body = tokenizer(texts, add_special_tokens=False)["input_ids"]
     seqs = [[bos] + ids for ids in body]
     shared = min(len(s) for s in seqs) - 1  # every candidate keeps at least one scored token
     first = seqs[0]
@@ -127,21 +132,34 @@ def _log_softmax(logits: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class _Node:
-    """A trie node: one remainder token; `ends` are the candidates whose remainder ends here."""
+    """A trie node: a run of remainder tokens (one, or a merged chain); `ends` are the candidates
+    whose remainder ends after its last token."""
 
-    token: int
+    tokens: list[int]
     children: dict[int, "_Node"] = field(default_factory=dict)
     ends: list[int] = field(default_factory=list)
 
 
 def _trie(remainders: list[list[int]]) -> _Node:
-    """Trie of the remainder token sequences (root = the shared prefix, token unused)."""
-    root = _Node(-1)
+    """Trie of the remainder token sequences (root = the shared prefix, tokens unused), with
+    chains merged: a node where no candidate ends and only one path goes on absorbs its child when
+    that child has children itself ('-' after each digit of 'd-d-d-d'), so the walk feeds both
+    tokens in one step; leaves stay single tokens (scored from their parent's step, never fed)."""
+    root = _Node([-1])
     for i, seq in enumerate(remainders):
         node = root
         for tok in seq:
-            node = node.children.setdefault(tok, _Node(tok))
+            node = node.children.get(tok) or node.children.setdefault(tok, _Node([tok]))
         node.ends.append(i)
+    stack = list(root.children.values())
+    while stack:
+        node = stack.pop()
+        while len(node.children) == 1 and not node.ends:
+            (child,) = node.children.values()
+            if not child.children:
+                break
+            node.tokens, node.children, node.ends = node.tokens + child.tokens, child.children, child.ends
+        stack.extend(node.children.values())
     return root
 
 
@@ -197,26 +215,35 @@ def _expand(model, parents: list[_Node], bases: list[float], logp: torch.Tensor,
 
     `logp` (P, V) holds each parent's next-token log-probs, `cache` its P cache rows and
     `bases` the summed log-prob of the path up to it; `spare` cache slots cover the deepest path.
+    A child's first token is scored from `logp`; a merged chain's further tokens, and its
+    children, from one forward of all its tokens.
     """
     pairs = [(row, child) for row, node in enumerate(parents) for child in node.children.values()]
     rows = torch.tensor([row for row, _ in pairs], device=logp.device)
-    toks = torch.tensor([child.token for _, child in pairs], device=logp.device)
+    toks = torch.tensor([child.tokens[0] for _, child in pairs], device=logp.device)
     token_logp = logp[rows, toks].double().tolist()  # (n_children,)
-    stepping = []  # (cache row of the parent, child, score of the path to the child)
+    stepping: dict[int, list] = {}  # tokens fed -> (cache row of the parent, child, score so far)
     for (row, child), lp in zip(pairs, token_logp):
         score = bases[row] + lp
-        out[child.ends] = score
+        if len(child.tokens) == 1:
+            out[child.ends] = score
         if child.children:
-            stepping.append((row, child, score))
-    for start in range(0, len(stepping), batch_size):
-        chunk = stepping[start : start + batch_size]
-        sub = select_rows(cache, torch.tensor([r for r, _, _ in chunk], device=logp.device),
-                          getattr(model, "cache_config", model.config), spare)  # a SISA ensemble: one per part
-        ids = torch.tensor([[c.token] for _, c, _ in chunk], device=logp.device)  # (B, 1)
-        res = model(input_ids=ids, cache=sub, use_cache=True)
-        child_logp = _log_softmax(res.logits[:, -1])  # (B, V)
-        _expand(model, [c for _, c, _ in chunk], [s for _, _, s in chunk], child_logp,
-                res.cache, out, batch_size, spare)
+            stepping.setdefault(len(child.tokens), []).append((row, child, score))
+    for width, steps in sorted(stepping.items()):
+        for start in range(0, len(steps), batch_size):
+            chunk = steps[start : start + batch_size]
+            sub = select_rows(cache, torch.tensor([r for r, _, _ in chunk], device=logp.device),
+                              getattr(model, "cache_config", model.config), spare)  # a SISA ensemble: one per part
+            ids = torch.tensor([c.tokens for _, c, _ in chunk], device=logp.device)  # (B, width)
+            res = model(input_ids=ids, cache=sub, use_cache=True)
+            step_logp = _log_softmax(res.logits)  # (B, width, V)
+            scores = [s for _, _, s in chunk]
+            if width > 1:  # the chain's own tokens after its first
+                inner = step_logp[:, :-1].gather(-1, ids[:, 1:, None]).squeeze(-1).double().sum(1).tolist()
+                scores = [s + x for s, x in zip(scores, inner)]
+                for (_, c, _), score in zip(chunk, scores):
+                    out[c.ends] = score
+            _expand(model, [c for _, c, _ in chunk], scores, step_logp[:, -1], res.cache, out, batch_size, spare)
 
 
 @torch.inference_mode()
