@@ -36,6 +36,8 @@ def test_results_follow_the_contract(smoke_run):
         assert m["status"] == "ok" and m["kind"] in ("base", "original", "retrain", "approximate", "exact")
         assert {"forget.nll", "retain.nll", "holdout.nll", "forget.mia_loss_auc"} <= m["metrics"].keys()
         assert m["cost"]["wall_s"] >= 0 and all(len(v) == 2 for v in m["ci"].values())
+        # the unlearning curve's scoring is instrumentation, kept out of a training method's cost
+        assert (m["cost"].get("instrument_s", 0) > 0) == (m["kind"] == "approximate" and METHODS[name].trains)
     meta = on_disk["meta"]
     assert {"git", "packages", "device", "wall_s", "metric_versions"} <= meta.keys()
     models = on_disk["models"]

@@ -164,10 +164,11 @@ def _unlearn(run: SeedRun, spec: MethodSpec, start: tuple, debug: bool, round_: 
 def _sequential(run: SeedRun, spec: MethodSpec, start: tuple, debug: bool) -> tuple[Path | None, dict, list]:
     """Apply the method once per objection round, each to the previous round's model; evaluate
     every intermediate model on the splits as they stand then. Cost = all rounds together."""
-    rounds, history, wall = run.cfg.data.objection_rounds, [], 0.0
+    rounds, history, wall, instrument = run.cfg.data.objection_rounds, [], 0.0, 0.0
     for r in range(1, rounds + 1):
         folder, info = _unlearn(run, spec, start, debug, round_=r)
         wall += float(info.get("wall_s", 0.0))
+        instrument += float(info.get("instrument_s", 0.0))
         if info["status"] != "ok":
             break
         if r < rounds:
@@ -175,7 +176,7 @@ def _sequential(run: SeedRun, spec: MethodSpec, start: tuple, debug: bool) -> tu
                                                     texts=round_texts(run.corpus, r, cumulative=True),
                                                     tag={"round": r})})
         start = (folder, info)
-    return folder, {**info, "wall_s": wall}, history
+    return folder, {**info, "wall_s": wall, "instrument_s": instrument}, history
 
 
 def _tune(run: SeedRun, spec: MethodSpec, models: dict, debug: bool) -> tuple[MethodSpec, dict]:
@@ -277,9 +278,16 @@ def _unlearn_stage(cfg, spec: MethodSpec, seed, start_model: Path, texts: dict, 
     curve_data = {s: encode(tok, texts[s]["text"][:CURVE_EXAMPLES], cfg.model.max_length)
                   for s in ("forget", "retain")}
 
+    spent = [0.0]  # seconds in the curve: our instrumentation, not the method's cost ...
+
     def curve(step, unwrapped):  # the unlearning curve: forget and retain NLL over steps
-        return {f"{s}_nll_eval": float(np.mean(nll(score(unwrapped, d, cfg.eval.batch_size, acc.device))))
-                for s, d in curve_data.items()}
+        start = time.perf_counter()
+        point = {f"{s}_nll_eval": float(np.mean(nll(score(unwrapped, d, cfg.eval.batch_size, acc.device))))
+                 for s, d in curve_data.items()}
+        spent[0] += time.perf_counter() - start
+        return point
 
     result = apply_method(method, model, ref, splits, spec.train, seed, acc, callback=curve, aligned=aligned)
-    return _save_outcome(result, model, tok, out, acc)
+    # ... unless the method stops on it (stop_forget_nll): then it is part of the method
+    return {**_save_outcome(result, model, tok, out, acc),
+            "instrument_s": 0.0 if spec.train.stop_forget_nll > 0 else spent[0]}
