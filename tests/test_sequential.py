@@ -2,6 +2,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from unlearn.config import load_config
 from unlearn.corpus import build_corpus
 from unlearn.pipeline import run_experiment
@@ -34,7 +36,10 @@ def test_two_rounds_chain_and_evaluate_each(tmp_path):
     assert "forget.nll" in history[0]["metrics"] and ga["status"] == "ok"
     r1, r2 = (next(tmp_path.glob(f"unlearn-ga-r{r}-*")) for r in (1, 2))
     assert json.loads((r2 / "stage.json").read_text())["key"]["original"] == r1.name  # round 2 starts from round 1
-    assert ga["cost"]["wall_s"] == sum(json.loads((d / "stage.json").read_text())["wall_s"] for d in (r1, r2))
+    stages = [json.loads((d / "stage.json").read_text()) for d in (r1, r2)]  # cost: both rounds, curves excluded
+    assert ga["cost"]["wall_s"] == pytest.approx(sum(s["wall_s"] - s["instrument_s"] for s in stages), abs=1e-9)
+    assert ga["cost"]["instrument_s"] == pytest.approx(sum(s["instrument_s"] for s in stages), abs=1e-9)
+    assert ga["cost"]["instrument_s"] > 0
     assert results["models"]["corpus_deletion"]["metrics"] == results["models"]["original"]["metrics"]
     # SISA deletes round by round too: round 2 starts from round 1's shards
     rounds = {json.loads((d / "stage.json").read_text())["key"]["round"]: d for d in tmp_path.glob("sisa-*")
