@@ -38,7 +38,10 @@ def test_experiment_figures_from_results_json(tmp_path):
     assert "quick.cost.corpus_deletion_vs_retrain" not in figs  # costs nothing: no ratio to judge
     assert figs["quick.cost.sisa_deletion_vs_retrain"]["value"] == 1.2
     assert figs["quick.attacks_vs_rest"]["value"] == 100.0 / 260.0
-    assert figs["quick.wall_min"]["value"] == 570.0 / 60 and figs["quick.wall_min"]["holds"]  # mean of 520, 620
+    # the mean of 520 and 620 s is within 10 min, but one seed (one `make run`) is not
+    assert figs["quick.wall_min"]["value"] == 570.0 / 60 and figs["quick.wall_min"]["holds"] is False
+    assert "range 8.7-10.3" in figs["quick.wall_min"]["unit"]
+    assert bench.experiment_figures(_results(tmp_path, ("0",)), None)["quick.wall_min"]["holds"]  # 520 s
     assert figs["quick.peak_rss_gb"]["value"] == 2.0
     # the flagship not run: reported as not measured, never guessed
     assert figs["smollm2.wall_min"] == {"value": None, "target": "≤ 90", "holds": None, "unit": "min per seed",

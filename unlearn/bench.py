@@ -171,9 +171,10 @@ def experiment_figures(quick: Path | None, smollm2: Path | None) -> dict:
             attack = kinds.get("attack", 0.0)
             out["quick.attacks_vs_rest"] = _figure(attack / max(sum(kinds.values()) - attack, 1e-9), "≤ 0.40 (issue 6)",
                                                    None, "stage-s ratio (attacks on 1 thread, training on 2: not wall)", src)
-        per_seed = meta.get("seed_wall_s") or {}
-        wall = float(np.mean(list(per_seed.values()))) if per_seed else meta["wall_s"]
-        out["quick.wall_min"] = _figure(wall / 60, "≤ 10 (make run)", wall <= 600, "min per seed", src)
+        walls = list((meta.get("seed_wall_s") or {"all": meta["wall_s"]}).values())
+        # holds only if every seed (each one a `make run`) stayed within the budget
+        out["quick.wall_min"] = _figure(float(np.mean(walls)) / 60, "≤ 10 (make run)", max(walls) <= 600,
+                                        f"min per seed (mean; range {min(walls) / 60:.1f}-{max(walls) / 60:.1f})", src)
         if "peak_rss_mb" in meta:
             out["quick.peak_rss_gb"] = _figure(meta["peak_rss_mb"] / 1024, "–", None, "GiB", src)
     if smollm2 is not None and smollm2.is_file():
