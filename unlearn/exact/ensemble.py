@@ -24,7 +24,7 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
-from unlearn.metrics.exposure import select_rows
+from unlearn.metrics.kv_rows import select_rows
 
 
 class EnsembleCache:
@@ -51,7 +51,7 @@ class SisaEnsemble(nn.Module):
 
     @property
     def cache_config(self) -> list:
-        """What `select_rows` needs per part (exposure.py passes `model.cache_config` if present)."""
+        """What `select_rows` needs per part (the exposure walk passes `model.cache_config` if present)."""
         return [m.config for m in self.members]
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, cache=None, use_cache=None,

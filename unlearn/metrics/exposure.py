@@ -34,9 +34,9 @@ import numpy as np
 import torch
 from scipy.stats import skewnorm
 from transformers import DynamicCache
-from transformers.cache_utils import DynamicLayer
 
 from unlearn.data import collate
+from unlearn.metrics.kv_rows import select_rows
 
 SPACE = {"d-d-d-d": 10**4, "dddddd": 10**6}
 
@@ -90,7 +90,7 @@ def _remember(tokenizer, context: str, candidates: list[str]) -> tuple:
     return key
 
 
-def _encoded_trie(tokenizer, context: str, candidates: list[str]) -> tuple[list[list[int]], int, "_Node"]:
+def _encoded_trie(tokenizer, context: str, candidates: list[str]) -> tuple[list[list[int]], int, _Node]:
     """`_encode`'s result and the trie of the remainders, memoised alike (the walk never changes
     the trie; building 10^4-candidate tries of python nodes cost about as much as the walk)."""
     key = _remember(tokenizer, context, candidates)
@@ -136,7 +136,7 @@ class _Node:
     whose remainder ends after its last token."""
 
     tokens: list[int]
-    children: dict[int, "_Node"] = field(default_factory=dict)
+    children: dict[int, _Node] = field(default_factory=dict)
     ends: list[int] = field(default_factory=list)
 
 
@@ -162,51 +162,6 @@ def _trie(remainders: list[list[int]]) -> _Node:
         stack.extend(node.children.values())
     return root
 
-
-
-class _SlotLayer(DynamicLayer):
-    """A cache layer over preallocated (B, H_kv, capacity, D) buffers: `update` writes the new
-    token's keys/values into the next free slot instead of concatenating (DynamicLayer's
-    torch.cat copies every row's whole history on each step: half of the walk's time)."""
-
-    def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int):
-        super().__init__()
-        self.buffers = (keys, values)
-        self.keys, self.values = keys[:, :, :length], values[:, :, :length]
-        self.device, self.is_initialized = keys.device, True
-
-    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
-        keys, values = self.buffers
-        start, end = self.keys.shape[-2], self.keys.shape[-2] + key_states.shape[-2]
-        if end > keys.shape[-2]:  # out of slots: grow like a plain layer
-            return super().update(key_states, value_states, *args, **kwargs)
-        keys[:, :, start:end], values[:, :, start:end] = key_states, value_states
-        self.keys, self.values = keys[:, :, :end], values[:, :, :end]
-        return self.keys, self.values
-
-
-def _slot_rows(layer, rows: torch.Tensor, spare: int) -> _SlotLayer:
-    if isinstance(layer, _SlotLayer):  # the buffers already have the room
-        return _SlotLayer(layer.buffers[0][rows], layer.buffers[1][rows], layer.keys.shape[-2])
-    length = layer.keys.shape[-2]
-    bufs = []
-    for t in (layer.keys, layer.values):
-        buf = t.new_empty((len(rows), t.shape[1], length + spare, t.shape[3]))
-        buf[:, :, :length] = t[rows]
-        bufs.append(buf)
-    return _SlotLayer(*bufs, length)
-
-
-def select_rows(cache, rows: torch.Tensor, config, spare: int = 0):
-    """A new cache holding batch rows `rows` of `cache` (a row may repeat), with room for
-    `spare` more tokens per row; a cache of several parts (a SISA ensemble's,
-    unlearn/exact/ensemble.py) selects in each part itself."""
-    if isinstance(cache, DynamicCache):
-        # each layer's keys/values: (B, H_kv, T, D) -> (len(rows), H_kv, T [+ spare slots], D)
-        out = DynamicCache(config=config)
-        out.layers = [_slot_rows(layer, rows, spare) for layer in cache.layers]
-        return out
-    return cache.select(rows, config, spare)
 
 
 def _expand(model, parents: list[_Node], bases: list[float], logp: torch.Tensor,
