@@ -19,8 +19,8 @@ together with its candidates. The shared prefix is capped so every candidate kee
 
 Speed: `candidate_logprobs` runs the shared prefix once and walks a trie of the remainders with
 a key/value cache: one step per internal trie node, chains of single-child nodes merged into
-one multi-token step (~1.1k steps for 'd-d-d-d' instead of 10^4 full sequences), depth first in chunks of `batch_size` rows so that at most about
-depth × batch_size cache rows are alive. `candidate_logprobs_naive` is the plain teacher-forced
+one multi-token step (~1.1k steps for 'd-d-d-d' instead of 10^4 full sequences), depth first
+in chunks of `batch_size` rows so that at most about depth × batch_size cache rows are alive. `candidate_logprobs_naive` is the plain teacher-forced
 reference.
 """
 from __future__ import annotations

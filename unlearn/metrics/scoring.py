@@ -74,9 +74,9 @@ def _vocab_stats(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Ten
 
     With x = logits − max (so x ≤ 0), Z = Σ e^x, S1 = Σ e^x·x and S2 = Σ e^x·x²:
     log π(x_t) = x_t − log Z, μ = S1/Z − log Z and σ² = S2/Z − (S1/Z)² (the variance of log π
-    equals that of x). Six passes over the vocabulary instead of a materialised log-softmax and
-    then the moments; positions go through in chunks of about CHUNK_ELEMENTS logits so that those
-    passes read cache, not memory.
+    equals that of x). No log-softmax is materialised (max, shift, exp, two sums, an in-place
+    multiply and one dot product per chunk); positions go through in chunks of about
+    CHUNK_ELEMENTS logits so that those passes read cache, not memory.
     """
     flat, tgt = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1, 1)
     step = max(1, CHUNK_ELEMENTS // flat.shape[1])
