@@ -104,3 +104,42 @@ def test_publish_writes_a_self_contained_folder_that_regenerates_identically(tmp
     rebuild(pub, pub)  # from the published results.json alone
     again = {p.relative_to(pub): p.read_bytes() for p in pub.rglob("*") if p.suffix in (".md", ".json", ".csv", ".tex")}
     assert again == first
+
+
+def _config(fraction, bootstrap=1000):
+    return {"name": "hand", "seeds": [0], "eval": {"bootstrap": bootstrap},
+            "data": {"source": "synthetic", "forget_users": None, "n_users": 100, "holdout_fraction": 0.2,
+                     "objection_rounds": 1, "forget_fraction": fraction}}
+
+
+def test_scalability_table_from_runs_at_other_forget_fractions(tmp_path):
+    import pytest
+
+    from unlearn.report.scaling import ScalingError, scaling_table
+
+    main, small = _results(), _results()
+    main["meta"]["config"] = _config(0.1)
+    small["meta"]["config"] = _config(0.01, bootstrap=200)
+    small["models"]["ga"]["cost"]["wall_s"] = 2.0
+    for name, results in (("main", main), ("small", small)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(results))
+    pub = tmp_path / "pub"
+    text = rebuild(tmp_path / "main", pub, [tmp_path / "small"]).read_text()
+    assert (pub / "scaling" / "forget-0.01.json").exists() and "## Scalability" in text
+    table = scaling_table(main, pub)
+    rows = {(r[0], r[2]): r for r in table.rows}
+    # 100 users, 20 holdout: 80 members; round(0.1 x 80) = 8 objectors, round(0.01 x 80) = 0 -> at least 1
+    assert rows[("0.1", "ga")][1] == "8" and rows[("0.01", "ga")][1] == "1"
+    assert rows[("0.1", "ga")][3] == "not removed" and rows[("0.1", "npo")][3] == "suppressed"
+    assert rows[("0.1", "ga")][-1] == "0.100" and rows[("0.01", "ga")][-1] == "0.040"  # 5 / 50, 2 / 50
+    assert rows[("0.1", "retrain")][-1] == "–" and ("0.1", "original") not in rows
+    assert "eval.bootstrap" in table.caption and "forget_fraction" not in table.caption
+    assert "scaling" in json.loads((pub / "tables" / "tables.json").read_text())
+    first = {p.relative_to(pub): p.read_bytes() for p in pub.rglob("*") if p.suffix in (".md", ".json")}
+    rebuild(pub, pub)  # the published folder alone regenerates the same table
+    assert {p.relative_to(pub): p.read_bytes() for p in pub.rglob("*") if p.suffix in (".md", ".json")} == first
+    with pytest.raises(ScalingError, match="already in the table"):
+        rebuild(tmp_path / "main", pub, [tmp_path / "main"])
+    with pytest.raises(ScalingError, match="no results.json"):
+        rebuild(tmp_path / "main", pub, [tmp_path / "nowhere"])

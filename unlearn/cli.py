@@ -2,7 +2,7 @@
 
     unlearn run CONFIG [key=value ...] [--out DIR] [--debug]
     unlearn data CONFIG [key=value ...] [--out DIR] [--debug]
-    unlearn report RUN_DIR [--publish DIR]
+    unlearn report RUN_DIR [--publish DIR] [--scaling RUN ...]
     unlearn sisa-check CONFIG [key=value ...] [--out DIR] [--debug]
     unlearn bench [--out DIR] [--quick RESULTS] [--smollm2 RESULTS] [--no-smollm2]
 
@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run_dir")
     p.add_argument("--publish", metavar="DIR", help="write results.json, README.md (the report), figures/ and "
                                                     "tables/ into DIR instead (e.g. experiments/quick)")
+    p.add_argument("--scaling", nargs="+", default=[], metavar="RUN",
+                   help="run folders of the same experiment at other data.forget_fraction values: copied into "
+                        "scaling/ and tabulated beside this run (the scalability table)")
     p.add_argument("--debug", action="store_true")
     p = sub.add_parser("bench", help="measure speed against the machine's roof and cost against retraining")
     p.add_argument("--out", default="experiments/bench", help="where results.json and README.md go")
@@ -104,7 +107,8 @@ def cmd_report(args) -> int:
     path = Path(args.run_dir) / "results.json"
     if not path.is_file():
         raise ConfigError(f"{path}: no results.json here; run `unlearn run CONFIG --out {args.run_dir}` first")
-    print(rebuild(Path(args.run_dir), Path(args.publish) if args.publish else None))
+    print(rebuild(Path(args.run_dir), Path(args.publish) if args.publish else None,
+                  [Path(p) for p in args.scaling]))
     return 0
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from unlearn.report import tables
 from unlearn.report.claim import answer
+from unlearn.report.scaling import scaling_table
 from unlearn.report.tables import COLUMNS  # noqa: F401 (re-exported)
 
 
@@ -109,6 +110,10 @@ def write_report(results: dict, run_dir: Path, name: str = "report.md") -> Path:
         cost_table(results),
         "",
     ]
+    scaling = scaling_table(results, run_dir)
+    if scaling.rows:
+        lines += ["## Scalability (the same experiment at other forget fractions, from scaling/*.json)", "",
+                  scaling.caption, "", scaling.markdown(), ""]
     figures = write_figures(results, run_dir / "figures")
     if figures:
         lines += ["## Figures (PNG and PDF in figures/)", ""]
@@ -119,16 +124,18 @@ def write_report(results: dict, run_dir: Path, name: str = "report.md") -> Path:
                   tuning.caption, "", tuning.markdown(), ""]
     lines += ["## All metrics", "", all_metrics_table(results), "",
               "Every table is also in tables/ as Markdown, CSV and LaTeX (booktabs), and in tables/tables.json.", ""]
-    tables.export(results, run_dir / "tables")
+    tables.export(results, run_dir / "tables", {"scaling": scaling})
     path = run_dir / name
     path.write_text("\n".join(lines))
     return path
 
 
-def rebuild(run_dir: Path, publish: Path | None = None) -> Path:
-    """`unlearn report RUN_DIR [--publish DIR]`: regenerate the report, figures/ and tables/ from
-    results.json, the verdicts recomputed from the models' numbers (and stored back if they
-    changed); with `publish`, into DIR as README.md next to a copy of results.json."""
+def rebuild(run_dir: Path, publish: Path | None = None, scaling: list[Path] = ()) -> Path:
+    """`unlearn report RUN_DIR [--publish DIR] [--scaling RUN ...]`: regenerate the report,
+    figures/ and tables/ from results.json (and scaling/*.json), the verdicts recomputed from the
+    models' numbers (and stored back if they changed); with `publish`, into DIR as README.md next
+    to a copy of results.json and scaling/; `scaling` runs are copied into scaling/ first."""
+    from unlearn.report import scaling as scaling_runs
     from unlearn.report.verdict import verdicts
     from unlearn.stages import write_json_atomic
 
@@ -136,6 +143,10 @@ def rebuild(run_dir: Path, publish: Path | None = None) -> Path:
     fresh = verdicts(results["models"])
     out = Path(publish) if publish else Path(run_dir)
     out.mkdir(parents=True, exist_ok=True)
+    carried = sorted((Path(run_dir) / scaling_runs.FOLDER).glob("forget-*.json"))
+    if out.resolve() != Path(run_dir).resolve() and carried:
+        scaling_runs.store(out, results, carried)
+    scaling_runs.store(out, results, list(scaling))
     if fresh != results.get("verdict") or out != Path(run_dir):
         results["verdict"] = fresh
         write_json_atomic(out / "results.json", results)

@@ -205,12 +205,13 @@ TABLES = {"main": main_table, "verdict": verdict_table, "attacks": attack_table,
           "tuning": tuning_table, "all_metrics": all_metrics_table}
 
 
-def export(results: dict, out: Path) -> list[Path]:
-    """Every non-empty table as out/<name>.md, .csv and .tex, and all of them in out/tables.json."""
+def export(results: dict, out: Path, extra: dict | None = None) -> list[Path]:
+    """Every non-empty table (TABLES built from results, then the `extra` name -> Table ones) as
+    out/<name>.md, .csv and .tex, and all of them in out/tables.json."""
     out.mkdir(parents=True, exist_ok=True)
     written, as_json = [], {}
-    for name, build in TABLES.items():
-        table = build(results)
+    built = {name: build(results) for name, build in TABLES.items()}
+    for name, table in {**built, **(extra or {})}.items():
         if not table.rows:
             continue
         for ext, text in (("md", table.markdown() + "\n"), ("csv", table.csv()), ("tex", table.latex())):
