@@ -25,7 +25,7 @@ from unlearn.metrics.basic import nll
 from unlearn.measure import compare, evaluate_stage
 from unlearn.parallel import measure_models
 from unlearn.metrics.evaluate import EvalPlan, make_plan
-from unlearn.metrics.scoring import score
+from unlearn.metrics.scoring import score, token_logprobs
 from unlearn.models import build_base, load_model
 from unlearn.results import assemble_results, run_record
 from unlearn.sequential import round_texts
@@ -282,8 +282,8 @@ def _unlearn_stage(cfg, spec: MethodSpec, seed, start_model: Path, texts: dict, 
 
     def curve(step, unwrapped):  # the unlearning curve: forget and retain NLL over steps
         start = time.perf_counter()
-        point = {f"{s}_nll_eval": float(np.mean(nll(score(unwrapped, d, cfg.eval.batch_size, acc.device))))
-                 for s, d in curve_data.items()}
+        point = {f"{s}_nll_eval": float(np.mean([-lp.mean() for lp in token_logprobs(
+                     unwrapped, d, cfg.eval.batch_size, acc.device)])) for s, d in curve_data.items()}
         spent[0] += time.perf_counter() - start
         return point
 

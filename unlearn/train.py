@@ -4,7 +4,7 @@ Each step draws a global batch from every named split (`{"forget": ..., "retain"
 methods, `{"train": ...}` for fine-tuning); the primary split defines an epoch, the others cycle.
 A global batch is cut into one contiguous part per process; each loss is a mean over examples,
 scaled by (local examples / global examples × processes) so that DDP's gradient averaging gives
-exactly the single-process gradient of the global batch. AdamW, warm-up + schedule, gradient
+exactly the single-process gradient of the global batch. AdamW (fused), warm-up + schedule, gradient
 accumulation, clipping and a NaN/inf guard (loss or gradient norm) that stops the run and
 reports `diverged`. The per-step log (lr, loss terms, grad norm) is returned and saved as JSON.
 """
@@ -78,7 +78,10 @@ def train(
     """
     seed_everything(seed)
     params = params if params is not None else [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # fused: one pass over parameters, gradients and both moments per step instead of ~7 (a
+    # SmolLM2 step spent ~1 s of 1-thread time in the per-tensor update; fused ~0.25 s)
+    fused = all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
     steps = total_steps(cfg, len(splits[primary]))
     scheduler = get_scheduler(cfg.schedule if cfg.schedule != "constant" else "constant_with_warmup",
                               optimizer, num_warmup_steps=int(cfg.warmup_ratio * steps),
