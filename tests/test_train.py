@@ -68,7 +68,8 @@ def test_batches_cover_every_example_once_and_shards_partition():
 def test_two_processes_give_the_single_process_curve(tmp_path):
     """Same global batch (8, 2 accumulation steps, an odd last batch): curves agree to 1e-5."""
     torchrun = Path(sys.executable).parent / "torchrun"
-    env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+    # the CPU (gloo) path, also on a GPU machine: one GPU cannot host two NCCL ranks
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent), "CUDA_VISIBLE_DEVICES": ""}
     subprocess.run([sys.executable, HERE / "dist_train.py", tmp_path / "one.json"], check=True, env=env,
                    capture_output=True)
     subprocess.run([torchrun, "--nproc_per_node", "2", HERE / "dist_train.py", tmp_path / "two.json"],

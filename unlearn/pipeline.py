@@ -209,6 +209,7 @@ def _val_nll(run: SeedRun, model_entry: tuple, texts: list[str]) -> float:
     """Mean per-example NLL of `texts` under a stage's model (validation scoring for tuning)."""
     _, folder, info = model_entry
     model, tok = load_model((folder / info["model_path"]).resolve())
+    model.to(run.acc.device)
     scored = score(model, encode(tok, texts, run.cfg.model.max_length), run.cfg.eval.batch_size, run.acc.device)
     return float(np.mean(nll(scored)))
 

@@ -28,6 +28,7 @@ def run_attacks(model_dir: Path, ctx, out: Path) -> dict:
         if not (ctx.acc.is_main_process or getattr(attack, "distributed", False)):
             continue
         model, tok = load_model(model_dir)  # fresh per attack: none may leak into the next
+        model.to(ctx.acc.device)
         start = time.perf_counter()
         try:
             arrays = attack.run(model, tok, ctx)

@@ -106,6 +106,7 @@ def evaluate_model(model, tok, plan: EvalPlan, cfg, seed: int, device, splits=EV
     """Every per-item array of one model, keyed `<group>.<metric>`; `timings` (if given)
     collects the seconds spent per part (scoring, verbatim, qa, exposure, probes)."""
     e, max_length = cfg.eval, cfg.model.max_length
+    model.to(device)  # a stage loads its model on the CPU
     clock = _Clock(timings if timings is not None else {})
     arrays = {}
     for split in splits:
