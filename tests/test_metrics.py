@@ -41,7 +41,7 @@ def test_vocabulary_statistics_match_their_definition_in_any_chunking(monkeypatc
     logits, targets = torch.randn(3, 5, 11, generator=g) * 4, torch.randint(0, 11, (3, 5), generator=g)
     logits[0, 0, 2] = logits[0, 0].max() + 3  # a sure top-1 ...
     targets[0, 0], targets[0, 1] = 2, logits[0, 1].argmin()  # ... and a sure miss
-    token_logp, mu, sigma, top1 = scoring._vocab_stats(logits, targets)
+    token_logp, mu, sigma, top1 = scoring._vocab_stats(logits.clone(), targets)  # it overwrites its input
     logp = torch.log_softmax(logits.double(), -1)
     p = logp.exp()
     want_mu = (p * logp).sum(-1)

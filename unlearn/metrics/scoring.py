@@ -71,24 +71,26 @@ CHUNK_ELEMENTS = 1 << 19  # 2 MiB of float32 logits per chunk: the passes of `_v
 
 def _vocab_stats(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Per position of (B, T, V) `logits` and (B, T) `targets`: log π(x_t), μ_t, σ_t, top-1 flag.
+    Overwrites `logits` (the caller's scratch).
 
     With x = logits − max (so x ≤ 0), Z = Σ e^x, S1 = Σ e^x·x and S2 = Σ e^x·x²:
     log π(x_t) = x_t − log Z, μ = S1/Z − log Z and σ² = S2/Z − (S1/Z)² (the variance of log π
-    equals that of x). No log-softmax is materialised (max, shift, exp, two sums, an in-place
-    multiply and one dot product per chunk); positions go through in chunks of about
-    CHUNK_ELEMENTS logits so that those passes read cache, not memory.
+    equals that of x). No log-softmax is materialised: per chunk a max, an in-place shift, exp
+    into one reused buffer, and three sums with two in-place multiplies between them. Positions
+    go through in chunks of about CHUNK_ELEMENTS logits so that those passes read cache, not
+    memory, and no pass allocates (a fresh 2-MiB tensor per op cost as much as the op here).
     """
-    flat, tgt = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1, 1)
+    flat, tgt = logits.contiguous().view(-1, logits.shape[-1]), targets.reshape(-1, 1)  # (a copy if strided)
     step = max(1, CHUNK_ELEMENTS // flat.shape[1])
+    buf = torch.empty(min(step, flat.shape[0]), flat.shape[1], dtype=flat.dtype, device=flat.device)
     parts = []
     for start in range(0, flat.shape[0], step):
-        lg, tg = flat[start:start + step], tgt[start:start + step]
-        top = lg.amax(-1, keepdim=True)
-        x = lg - top
-        ex = x.exp()
+        x, tg = flat[start:start + step], tgt[start:start + step]
+        x.sub_(x.amax(-1, keepdim=True))
+        ex = torch.exp(x, out=buf[: len(x)])
         z = ex.sum(-1)
-        ex.mul_(x)
-        m1, m2 = ex.sum(-1) / z, torch.linalg.vecdot(ex, x) / z
+        m1 = ex.mul_(x).sum(-1) / z  # S1 / Z
+        m2 = ex.mul_(x).sum(-1) / z  # S2 / Z
         log_z = z.log()
         x_t = x.gather(-1, tg).squeeze(-1)
         parts.append((x_t - log_z, m1 - log_z, (m2 - m1.square()).clamp(min=0).sqrt(), x_t >= 0))
