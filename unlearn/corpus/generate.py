@@ -53,7 +53,7 @@ def build_synthetic(cfg: DataConfig, seed: int) -> Corpus:
     rng = random.Random(seed)
     notes: list[str] = []
     users = make_users(rng, cfg.n_users, tuple(cfg.languages), cfg.bilingual_fraction)
-    n_hold = min(round(cfg.n_users * cfg.holdout_fraction), cfg.n_users - 1)
+    n_hold = holdout_count(cfg.n_users, cfg.holdout_fraction)
     holdout_ids = {u["user_id"] for u in rng.sample(users, n_hold)}
     for u in users:
         u["group"] = "holdout" if u["user_id"] in holdout_ids else "member"
@@ -165,10 +165,20 @@ def make_comments(rng: random.Random, cfg: DataConfig, users: list[dict]) -> lis
     return rows
 
 
+def holdout_count(n_users: int, holdout_fraction: float) -> int:
+    """Users held out of training (at least one user stays a member)."""
+    return min(round(n_users * holdout_fraction), n_users - 1)
+
+
+def objector_count(n_members: int, forget_fraction: float, rounds: int) -> int:
+    """Objecting members: round(forget_fraction × members), at least one per objection round."""
+    return min(n_members, max(1, rounds, round(forget_fraction * n_members)))
+
+
 def select_objectors(rng: random.Random, cfg: DataConfig, members: list[dict], notes: list[str]) -> list[dict]:
     """Pick forget_fraction of members (at least 1 per round) and spread them over the rounds."""
     want = round(cfg.forget_fraction * len(members))
-    n = min(len(members), max(1, cfg.objection_rounds, want))
+    n = objector_count(len(members), cfg.forget_fraction, cfg.objection_rounds)
     if n != want:
         notes.append(f"{n} objecting members (forget_fraction gives {want}; need >= 1 per round)")
     if cfg.objector_selection == "most_active":

@@ -7,9 +7,8 @@ alone (a published folder carries them); every report reads all of scaling/*.jso
 Per forget fraction (the main run's included) and model (retrain, the exact methods and every
 judged method): objecting users, the verdict, forget MIA AUC, forget quality, model utility, the
 wall time of making the model, and that wall time as a fraction of the same fraction's retrain.
-Objecting users are computed from the config as the generator picks them
-(corpus/generate.py: round(forget_fraction × members), at least one per objection round); '–' for
-a user's own corpus. The runs should differ only in data.forget_fraction (and seeds): the caption
+Objecting users are computed from the config with the generator's own counting rule
+(corpus/generate.py `holdout_count`, `objector_count`); '–' for a user's own corpus. The runs should differ only in data.forget_fraction (and seeds): the caption
 names every other config key on which they differ.
 """
 from __future__ import annotations
@@ -77,9 +76,10 @@ def objectors(config: dict) -> int | None:
     data = config["data"]
     if data.get("source", "synthetic") != "synthetic" or data.get("forget_users"):
         return None
-    holdout = min(round(data["n_users"] * data["holdout_fraction"]), data["n_users"] - 1)
-    members = data["n_users"] - holdout
-    return min(members, max(1, data.get("objection_rounds", 1), round(data["forget_fraction"] * members)))
+    from unlearn.corpus.generate import holdout_count, objector_count
+
+    members = data["n_users"] - holdout_count(data["n_users"], data["holdout_fraction"])
+    return objector_count(members, data["forget_fraction"], data.get("objection_rounds", 1))
 
 
 def _flat(config: dict, prefix: str = "") -> dict:
