@@ -7,7 +7,7 @@ import torch
 
 from unlearn.config import ConfigError, load_config
 from unlearn.corpus import build_corpus
-from unlearn.models import build_base, load_model, smollm2_cached, smollm2_gguf, tokenizer_texts
+from unlearn.models import build_base, load_model, publish_folder, smollm2_cached, smollm2_gguf, tokenizer_texts
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "configs" / "experiments" / "smoke.yaml"
@@ -59,3 +59,24 @@ def test_smollm2_cache_loads_a_working_model():
         logits = model(input_ids=ids).logits
     assert torch.isfinite(logits).all() and sum(p.numel() for p in model.parameters()) > 100e6
     assert "Paris" in tok.decode(logits[0, -1].topk(5).indices)  # a pretrained model, not random weights
+
+
+def test_second_conversion_keeps_the_first_finished_cache(tmp_path):
+    # Two runs converting the GGUF at once: the one that finishes second must not fail on the
+    # other's folder (os.replace refuses a non-empty target) and must leave that folder intact.
+    target, first, second = tmp_path / "m", tmp_path / "m.tmp-1", tmp_path / "m.tmp-2"
+    for folder, text in ((first, "first"), (second, "second")):
+        folder.mkdir()
+        (folder / "model.safetensors").write_text(text)
+    assert publish_folder(first, target) == target
+    assert publish_folder(second, target) == target
+    assert (target / "model.safetensors").read_text() == "first"
+    assert not first.exists() and not second.exists()
+    broken = tmp_path / "b"  # a target without weights is not a finished conversion: say so
+    broken.mkdir()
+    (broken / "junk").write_text("x")
+    third = tmp_path / "b.tmp-3"
+    third.mkdir()
+    (third / "model.safetensors").write_text("third")
+    with pytest.raises(OSError):
+        publish_folder(third, broken)

@@ -115,8 +115,19 @@ def smollm2_cached() -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     fresh.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
+    return publish_folder(tmp, target)
+
+
+def publish_folder(tmp: Path, target: Path) -> Path:
+    """Move a finished `tmp` folder to `target` in one step. When another process got there
+    first (two runs converting at once), keep its folder and drop ours: the conversions are equal."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, target)
+    try:
+        os.replace(tmp, target)
+    except OSError:  # a non-empty target: the other process's finished conversion
+        if not (target / "model.safetensors").is_file():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
