@@ -55,3 +55,16 @@ def test_write_records_every_target(tmp_path):
     assert all({"value", "target", "holds"} <= f.keys() for f in stored["figures"].values())
     readme = (tmp_path / "out" / "README.md").read_text()
     assert "| quick.cost.idk_dpo_vs_retrain | 0.4 | × retrain | ≤ 0.10 | **no** |" in readme
+
+
+def test_flagship_figures_from_results_json(tmp_path):
+    figs = bench.experiment_figures(None, _results(tmp_path, ("0",)))
+    assert figs["smollm2.wall_min"]["value"] == 520.0 / 60 and figs["smollm2.wall_min"]["holds"] is True
+    assert figs["smollm2.peak_rss_gb"]["value"] == 2.0 and figs["smollm2.peak_rss_gb"]["holds"] is True
+    # a results.json without the config it ran is flagged: it may not be today's flagship
+    assert "stale run?" in figs["smollm2.wall_min"]["source"]
+    slow = json.loads((tmp_path / "results.json").read_text())
+    slow["meta"].update(seed_wall_s={"0": 5500.0}, peak_rss_mb=9000.0)
+    (tmp_path / "results.json").write_text(json.dumps(slow))
+    figs = bench.experiment_figures(None, tmp_path / "results.json")
+    assert figs["smollm2.wall_min"]["holds"] is False and figs["smollm2.peak_rss_gb"]["holds"] is False

@@ -52,6 +52,18 @@ def test_vocabulary_statistics_match_their_definition_in_any_chunking(monkeypatc
     assert top1[0, 0] and not top1[0, 1]
 
 
+def test_vocabulary_statistics_chunking_changes_no_bits(monkeypatch):
+    # every sum runs over one position's vocabulary: chunking the positions differently gives the
+    # same bits, so CHUNK_ELEMENTS is a speed knob that cannot move a published number
+    g = torch.Generator().manual_seed(1)
+    logits, targets = torch.randn(4, 9, 300, generator=g) * 5, torch.randint(0, 300, (4, 9), generator=g)
+    outs = []
+    for chunk in (300, 7 * 300, 1 << 19):
+        monkeypatch.setattr(scoring, "CHUNK_ELEMENTS", chunk)
+        outs.append(scoring._vocab_stats(logits.clone(), targets))
+    assert all(torch.equal(a, b) for other in outs[1:] for a, b in zip(outs[0], other))
+
+
 def test_nll_ppl_and_loss_score_by_hand():
     scored = Scored([np.log([0.5, 0.25]), np.log([0.125])], [np.zeros(2), np.zeros(1)], [np.zeros(2), np.zeros(1)],
                     [np.ones(2, bool), np.ones(1, bool)])

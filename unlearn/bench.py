@@ -179,6 +179,8 @@ def experiment_figures(quick: Path | None, smollm2: Path | None) -> dict:
             out["quick.peak_rss_gb"] = _figure(meta["peak_rss_mb"] / 1024, "–", None, "GiB", src)
     if smollm2 is not None and smollm2.is_file():
         meta, src = json.loads(smollm2.read_text())["meta"], str(smollm2)
+        if not _current(meta, "smollm2.yaml"):
+            src += " (its config differs from configs/experiments/smollm2.yaml: a stale run?)"
         per_seed = meta.get("seed_wall_s") or {"all": meta["wall_s"]}
         wall = float(np.mean(list(per_seed.values())))
         out["smollm2.wall_min"] = _figure(wall / 60, "≤ 90", wall <= 90 * 60, "min per seed", src)
