@@ -8,8 +8,9 @@ Per forget fraction (the main run's included) and model (retrain, the exact meth
 judged method): objecting users, the verdict, forget MIA AUC, forget quality, model utility, the
 wall time of making the model, and that wall time as a fraction of the same fraction's retrain.
 Objecting users are computed from the config with the generator's own counting rule
-(corpus/generate.py `holdout_count`, `objector_count`); '–' for a user's own corpus. The runs should differ only in data.forget_fraction (and seeds): the caption
-names every other config key on which they differ.
+(corpus/generate.py `holdout_count`, `objector_count`); '–' for a user's own corpus. The runs
+should differ only in data.forget_fraction (and seeds): the caption names every other config
+key on which they differ.
 """
 from __future__ import annotations
 
