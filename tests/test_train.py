@@ -14,7 +14,7 @@ from helpers import random_tokens, tiny_lm
 from unlearn.config import TrainConfig
 from unlearn.data import TokenData, epoch_batches, shard
 from unlearn.losses import forward_logits, sequence_nll
-from unlearn.train import make_accelerator, total_steps, train
+from unlearn.train import deterministic_mode, make_accelerator, total_steps, train
 
 HERE = Path(__file__).parent
 
@@ -40,6 +40,27 @@ def test_same_seed_same_curve_other_seed_other_curve():
         return [e["loss"] for e in r.log]
     assert curve(1) == curve(1)
     assert curve(1) != curve(2)
+
+
+def test_deterministic_mode_fixes_cublas_and_attention_only_on_cuda(monkeypatch):
+    """On CUDA the fused attention kernels (non-deterministic backward) go and cuBLAS gets a fixed
+    workspace; on CPU the attention backends stay as they are (CPU numbers must not move)."""
+    backends = ("flash_sdp", "mem_efficient_sdp", "cudnn_sdp")
+    before = {b: getattr(torch.backends.cuda, f"{b}_enabled")() for b in backends}
+    try:
+        monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", "unset by the test")
+        monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG")
+        deterministic_mode()
+        assert torch.are_deterministic_algorithms_enabled()
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        assert {b: getattr(torch.backends.cuda, f"{b}_enabled")() for b in backends} == before
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        deterministic_mode()
+        assert not any(getattr(torch.backends.cuda, f"{b}_enabled")() for b in backends)
+        assert torch.backends.cuda.math_sdp_enabled()
+    finally:
+        for b, on in before.items():
+            getattr(torch.backends.cuda, f"enable_{b}")(on)
 
 
 def test_nan_guard_stops_and_reports_diverged():

@@ -73,11 +73,11 @@ def _init(cfg, run_dir: str, seed: int) -> None:
 
     from unlearn.pipeline import prepare
     from unlearn.stages import Stages
-    from unlearn.train import make_accelerator
+    from unlearn.train import deterministic_mode, make_accelerator
 
     global _RUN
     torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    deterministic_mode()
 
     def log(message, **kwargs):  # the parent already reported the shared stages
         if not message.startswith("[cached]"):

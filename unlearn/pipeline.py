@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from unlearn.config import Config, MethodSpec, to_dict
 from unlearn.corpus import build_corpus, load_corpus, save_corpus
@@ -30,7 +29,7 @@ from unlearn.models import build_base, load_model
 from unlearn.results import assemble_results, run_record
 from unlearn.sequential import round_texts
 from unlearn.stages import Stages, write_json_atomic
-from unlearn.train import make_accelerator, save_log, train
+from unlearn.train import deterministic_mode, make_accelerator, save_log, train
 from unlearn.tuning import RULE, describe, select, validation_indices, variants
 
 CURVE_EXAMPLES = 32  # examples per split for the unlearning curves (scored every log_every steps)
@@ -47,7 +46,7 @@ def run_experiment(cfg: Config, run_dir: Path, config_path: str = "", debug: boo
     from unlearn.report import write_report
 
     start = time.perf_counter()
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    deterministic_mode()
     acc = make_accelerator()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

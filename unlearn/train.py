@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,27 @@ class TrainResult:
 def make_accelerator() -> Accelerator:
     """The run's Accelerator; `cpu=True` without a GPU so torchrun on CPU uses gloo (MULTI_CPU)."""
     return Accelerator(cpu=not torch.cuda.is_available())
+
+
+def deterministic_mode() -> None:
+    """Same config and seed, same numbers on the same machine: called once per process before any
+    model exists (the experiment, its evaluation workers, the SISA check).
+
+    PyTorch's deterministic algorithms, warning (not stopping) where an op has none. CUDA adds two
+    sources of run-to-run noise: cuBLAS needs a fixed workspace (CUBLAS_WORKSPACE_CONFIG, read when
+    its handle is created, so it is set before the first CUDA matmul), and the fused attention
+    kernels of scaled_dot_product_attention (flash, memory-efficient, cuDNN) have backward passes that
+    stay non-deterministic under warn_only (PyTorch warns "Memory Efficient attention defaults to a
+    non-deterministic algorithm"); on CUDA only the math backend (matmul, softmax, matmul) is left.
+    On CPU the backends are left alone: CPU attention is deterministic, and switching it would change
+    every published CPU number.
+    """
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if torch.cuda.is_available():
+        torch.backends.cuda.enable_flash_sdp(False)
+        torch.backends.cuda.enable_mem_efficient_sdp(False)
+        torch.backends.cuda.enable_cudnn_sdp(False)
 
 
 def seed_everything(seed: int) -> None:
