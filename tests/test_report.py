@@ -121,12 +121,18 @@ def test_scalability_table_from_runs_at_other_forget_fractions(tmp_path):
     main["meta"]["config"] = _config(0.1)
     small["meta"]["config"] = _config(0.01, bootstrap=200)
     small["models"]["ga"]["cost"]["wall_s"] = 2.0
+    small["meta"].update(overrides=["data.forget_fraction=0.01"], run_dir="runs/small", wall_s=750.0,
+                         peak_rss_mb=2048.0, git={"sha": "def0123456789", "dirty": True})
     for name, results in (("main", main), ("small", small)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "results.json").write_text(json.dumps(results))
     pub = tmp_path / "pub"
     text = rebuild(tmp_path / "main", pub, [tmp_path / "small"]).read_text()
     assert (pub / "scaling" / "forget-0.01.json").exists() and "## Scalability" in text
+    # each other fraction's command, commit, wall time and memory; the main run's are in the header
+    assert ("- forget 0.01: `unlearn run configs/x.yaml data.forget_fraction=0.01 --out runs/small`; "
+            "git def0123456 (dirty); cpu, 1 process(es); 12.5 min, peak RSS 2.0 GiB") in text
+    assert "- forget 0.1:" not in text
     table = scaling_table(main, pub)
     rows = {(r[0], r[2]): r for r in table.rows}
     # 100 users, 20 holdout: 80 members; round(0.1 x 80) = 8 objectors, round(0.01 x 80) = 0 -> at least 1

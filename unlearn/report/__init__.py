@@ -13,7 +13,7 @@ from pathlib import Path
 
 from unlearn.report import tables
 from unlearn.report.claim import answer
-from unlearn.report.scaling import scaling_table
+from unlearn.report.scaling import provenance, scaling_table
 from unlearn.report.tables import COLUMNS  # noqa: F401 (re-exported)
 
 
@@ -59,11 +59,9 @@ def _timing(meta: dict) -> str:
 
 def _commands(meta: dict, out: Path, published: bool) -> str:
     """The commands that rerun the experiment and rebuild this report."""
-    config = meta.get("config_path") or "CONFIG"
     run_dir = meta.get("run_dir") or ("runs/" + out.name if published else str(out))
-    run = " ".join(["unlearn run", config, *meta.get("overrides", []), "--out", run_dir])
     report = f"unlearn report {run_dir}" + (f" --publish {out}" if published else "")
-    return f"Rerun: `{run}`; rebuild this report from results.json: `{report}`."
+    return f"Rerun: `{tables.run_command(meta, run_dir)}`; rebuild this report from results.json: `{report}`."
 
 
 def write_report(results: dict, run_dir: Path, name: str = "report.md") -> Path:
@@ -113,7 +111,7 @@ def write_report(results: dict, run_dir: Path, name: str = "report.md") -> Path:
     scaling = scaling_table(results, run_dir)
     if scaling.rows:
         lines += ["## Scalability (the same experiment at other forget fractions, from scaling/*.json)", "",
-                  scaling.caption, "", scaling.markdown(), ""]
+                  scaling.caption, "", scaling.markdown(), "", *provenance(results, run_dir), ""]
     figures = write_figures(results, run_dir / "figures")
     if figures:
         lines += ["## Figures (PNG and PDF in figures/)", ""]

@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from unlearn.config_parse import ConfigError
-from unlearn.report.tables import Table, cell
+from unlearn.report.tables import Table, cell, run_command
 
 FOLDER = "scaling"
 
@@ -131,3 +131,22 @@ def scaling_table(main: dict, out: Path) -> Table:
                      + ("The runs also differ in: " + ", ".join(differ) + "." if differ
                         else "The runs differ in nothing else."))
     return table
+
+
+def provenance(main: dict, out: Path) -> list[str]:
+    """One line per other forget fraction: the command that reruns it, its commit, wall time, peak
+    memory and machine (the main run's are in the report's header)."""
+    lines = []
+    for fraction, results in collect(main, out):
+        if results is main:
+            continue
+        meta = results["meta"]
+        git = str(meta["git"]["sha"])[:10] + (" (dirty)" if meta["git"]["dirty"] else "")
+        rss = meta.get("peak_rss_mb")
+        lines.append(f"- forget {fraction:g}: `{run_command(meta, 'RUN')}`; git {git}; {meta['device']}, "
+                     f"{meta['processes']} process(es); {meta['wall_s'] / 60:.1f} min"
+                     + ("" if rss is None else f", peak RSS {rss / 1024:.1f} GiB"))
+    if lines:
+        lines += ["", "Add such runs to a report with `unlearn report RUN_DIR --scaling RUN ...` (copied into "
+                  "scaling/; a later `unlearn report` keeps them)."]
+    return lines

@@ -74,6 +74,12 @@ class Table:
         return {"caption": self.caption, "columns": self.head, "rows": [[c.replace("**", "") for c in r] for r in self.rows]}
 
 
+def run_command(meta: dict, run_dir: str) -> str:
+    """`unlearn run CONFIG [OVERRIDES] --out RUN_DIR` as recorded in a results.json's meta."""
+    config = meta.get("config_path") or "CONFIG"
+    return " ".join(["unlearn run", config, *meta.get("overrides", []), "--out", meta.get("run_dir") or run_dir])
+
+
 def cell(value, ci=None) -> str:
     if value is None:
         return "–"
