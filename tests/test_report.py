@@ -118,7 +118,7 @@ def test_scalability_table_from_runs_at_other_forget_fractions(tmp_path):
     from unlearn.report.scaling import ScalingError, scaling_table
 
     main, small = _results(), _results()
-    main["meta"]["config"] = _config(0.1)
+    main["meta"].update(config=_config(0.1), run_dir="runs/hand")
     small["meta"]["config"] = _config(0.01, bootstrap=200)
     small["models"]["ga"]["cost"]["wall_s"] = 2.0
     small["meta"].update(overrides=["data.forget_fraction=0.01"], run_dir="runs/small", wall_s=750.0,
@@ -133,6 +133,7 @@ def test_scalability_table_from_runs_at_other_forget_fractions(tmp_path):
     assert ("- forget 0.01: `unlearn run configs/x.yaml data.forget_fraction=0.01 --out runs/small`; "
             "git def0123456 (dirty); cpu, 1 process(es); 12.5 min, peak RSS 2.0 GiB") in text
     assert "- forget 0.1:" not in text
+    assert f"`unlearn report runs/hand --publish {pub} --scaling runs/small`" in text
     table = scaling_table(main, pub)
     rows = {(r[0], r[2]): r for r in table.rows}
     # 100 users, 20 holdout: 80 members; round(0.1 x 80) = 8 objectors, round(0.01 x 80) = 0 -> at least 1

@@ -57,11 +57,18 @@ def _timing(meta: dict) -> str:
             f"({stages['built']} stages built, {stages['cached']} cached)")
 
 
+def _run_dir(meta: dict, out: Path, published: bool) -> str:
+    return meta.get("run_dir") or ("runs/" + out.name if published else str(out))
+
+
+def _report_command(meta: dict, out: Path, published: bool) -> str:
+    return f"unlearn report {_run_dir(meta, out, published)}" + (f" --publish {out}" if published else "")
+
+
 def _commands(meta: dict, out: Path, published: bool) -> str:
     """The commands that rerun the experiment and rebuild this report."""
-    run_dir = meta.get("run_dir") or ("runs/" + out.name if published else str(out))
-    report = f"unlearn report {run_dir}" + (f" --publish {out}" if published else "")
-    return f"Rerun: `{tables.run_command(meta, run_dir)}`; rebuild this report from results.json: `{report}`."
+    return (f"Rerun: `{tables.run_command(meta, _run_dir(meta, out, published))}`; rebuild this report from "
+            f"results.json: `{_report_command(meta, out, published)}`.")
 
 
 def write_report(results: dict, run_dir: Path, name: str = "report.md") -> Path:
@@ -111,7 +118,8 @@ def write_report(results: dict, run_dir: Path, name: str = "report.md") -> Path:
     scaling = scaling_table(results, run_dir)
     if scaling.rows:
         lines += ["## Scalability (the same experiment at other forget fractions, from scaling/*.json)", "",
-                  scaling.caption, "", scaling.markdown(), "", *provenance(results, run_dir), ""]
+                  scaling.caption, "", scaling.markdown(), "",
+                  *provenance(results, run_dir, _report_command(meta, run_dir, name == "README.md")), ""]
     figures = write_figures(results, run_dir / "figures")
     if figures:
         lines += ["## Figures (PNG and PDF in figures/)", ""]

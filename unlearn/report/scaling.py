@@ -133,20 +133,22 @@ def scaling_table(main: dict, out: Path) -> Table:
     return table
 
 
-def provenance(main: dict, out: Path) -> list[str]:
+def provenance(main: dict, out: Path, report_command: str) -> list[str]:
     """One line per other forget fraction: the command that reruns it, its commit, wall time, peak
-    memory and machine (the main run's are in the report's header)."""
-    lines = []
+    memory and machine (the main run's are in the report's header); then `report_command` (this
+    report's rebuild) with the --scaling runs that put them into a fresh report."""
+    lines, dirs = [], []
     for fraction, results in collect(main, out):
         if results is main:
             continue
         meta = results["meta"]
+        dirs.append(meta.get("run_dir") or "RUN")
         git = str(meta["git"]["sha"])[:10] + (" (dirty)" if meta["git"]["dirty"] else "")
         rss = meta.get("peak_rss_mb")
         lines.append(f"- forget {fraction:g}: `{run_command(meta, 'RUN')}`; git {git}; {meta['device']}, "
                      f"{meta['processes']} process(es); {meta['wall_s'] / 60:.1f} min"
                      + ("" if rss is None else f", peak RSS {rss / 1024:.1f} GiB"))
     if lines:
-        lines += ["", "Add such runs to a report with `unlearn report RUN_DIR --scaling RUN ...` (copied into "
-                  "scaling/; a later `unlearn report` keeps them)."]
+        lines += ["", f"From fresh runs, the report with this table: `{report_command} --scaling {' '.join(dirs)}` "
+                  "(the runs' results.json files are copied into scaling/, where a later `unlearn report` finds them)."]
     return lines
