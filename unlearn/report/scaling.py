@@ -127,7 +127,9 @@ def scaling_table(main: dict, out: Path) -> Table:
     seeds = {f"{f:g}": r["seeds"] for f, r in runs}
     differ = differences(runs)
     table.caption = ("The same experiment at each forget fraction (mean over seeds " + str(seeds) + "); wall s = making "
-                     "the model (for sisa the deletion); ÷ retrain's wall: the same fraction's retrain. "
+                     "the model (for sisa the deletion); ÷ retrain's wall: the same fraction's retrain. With few "
+                     "objecting users the forget split holds few texts, so each test there has little power: a "
+                     "verdict of removed rests on few items. "
                      + ("The runs also differ in: " + ", ".join(differ) + "." if differ
                         else "The runs differ in nothing else."))
     return table
