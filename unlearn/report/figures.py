@@ -58,7 +58,8 @@ def write_figures(results: dict, out: Path) -> list[Path]:
             if fig is None:
                 continue
             fig.tight_layout(rect=(0, 0.12, 1, 1) if name in ("relearn", "unlearning") else None)
-            for ext, metadata in (("png", None), ("pdf", {"CreationDate": None})):  # no date: a rebuild gives the same bytes
+            # a PDF without its creation date: a rebuilt report has the same bytes
+            for ext, metadata in (("png", None), ("pdf", {"CreationDate": None})):
                 fig.savefig(out / f"{name}.{ext}", dpi=200, metadata=metadata)
             plt.close(fig)
             made.append(out / f"{name}.png")
