@@ -73,11 +73,12 @@ def _init(cfg, run_dir: str, seed: int) -> None:
 
     from unlearn.pipeline import prepare
     from unlearn.stages import Stages
-    from unlearn.train import deterministic_mode, make_accelerator
+    from unlearn.train import deterministic_mode, make_accelerator, reuse_freed_memory
 
     global _RUN
     torch.set_num_threads(1)
     deterministic_mode()
+    reuse_freed_memory()
 
     def log(message, **kwargs):  # the parent already reported the shared stages
         if not message.startswith("[cached]"):

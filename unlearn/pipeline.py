@@ -29,7 +29,7 @@ from unlearn.models import build_base, load_model
 from unlearn.results import assemble_results, run_record
 from unlearn.sequential import round_texts
 from unlearn.stages import Stages, write_json_atomic
-from unlearn.train import deterministic_mode, make_accelerator, save_log, train
+from unlearn.train import deterministic_mode, make_accelerator, reuse_freed_memory, save_log, train
 from unlearn.tuning import RULE, describe, select, validation_indices, variants
 
 CURVE_EXAMPLES = 32  # examples per split for the unlearning curves (scored every log_every steps)
@@ -47,6 +47,7 @@ def run_experiment(cfg: Config, run_dir: Path, config_path: str = "", debug: boo
 
     start = time.perf_counter()
     deterministic_mode()
+    reuse_freed_memory()
     acc = make_accelerator()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

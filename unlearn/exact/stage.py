@@ -77,9 +77,10 @@ def check_sisa(cfg: Config, run_dir: Path) -> list[dict]:
     users with the same seeds (stage sisa-scratch). Every other stage is reused from the run."""
     from unlearn.pipeline import prepare  # late import: the pipeline imports this module
     from unlearn.stages import Stages
-    from unlearn.train import deterministic_mode, make_accelerator
+    from unlearn.train import deterministic_mode, make_accelerator, reuse_freed_memory
 
     deterministic_mode()
+    reuse_freed_memory()
     acc = make_accelerator()
     stages = Stages(Path(run_dir), acc)
     out = []
