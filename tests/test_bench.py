@@ -68,3 +68,19 @@ def test_flagship_figures_from_results_json(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps(slow))
     figs = bench.experiment_figures(None, tmp_path / "results.json")
     assert figs["smollm2.wall_min"]["holds"] is False and figs["smollm2.peak_rss_gb"]["holds"] is False
+
+
+def test_flagship_memory_target_is_8_gb_of_all_processes_together(tmp_path):
+    """8 GB = 8e9 bytes = 7629.4 MiB: 7.6 GiB of one process fails it, 7.4 holds; a run that
+    sampled the summed RSS of the experiment and its workers is judged on that sum."""
+    def figure(**meta):
+        r = json.loads(_results(tmp_path).read_text())
+        r["meta"].update(meta)
+        (tmp_path / "results.json").write_text(json.dumps(r))
+        return bench.experiment_figures(None, tmp_path / "results.json")["smollm2.peak_rss_gb"]
+
+    assert figure(peak_rss_mb=7629.0)["holds"] is True and figure(peak_rss_mb=7630.0)["holds"] is False
+    old = figure(peak_rss_mb=7577.0)
+    assert old["value"] == 7577.0 / 1024 and "largest process" in old["unit"] and old["target"] == "≤ 8 GB (7.45 GiB)"
+    summed = figure(peak_rss_mb=6000.0, peak_rss_total_mb=9000.0)
+    assert summed["value"] == 9000.0 / 1024 and summed["holds"] is False and "all processes together" in summed["unit"]

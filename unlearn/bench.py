@@ -175,8 +175,9 @@ def experiment_figures(quick: Path | None, smollm2: Path | None) -> dict:
         # holds only if every seed (each one a `make run`) stayed within the budget
         out["quick.wall_min"] = _figure(float(np.mean(walls)) / 60, "≤ 10 (make run)", max(walls) <= 600,
                                         f"min per seed (mean; range {min(walls) / 60:.1f}-{max(walls) / 60:.1f})", src)
-        if "peak_rss_mb" in meta:
-            out["quick.peak_rss_gb"] = _figure(meta["peak_rss_mb"] / 1024, "–", None, "GiB", src)
+        rss, unit = _peak_rss(meta)
+        if rss is not None:
+            out["quick.peak_rss_gb"] = _figure(rss / 1024, "–", None, unit, src)
     if smollm2 is not None and smollm2.is_file():
         meta, src = json.loads(smollm2.read_text())["meta"], str(smollm2)
         if not _current(meta, "smollm2.yaml"):
@@ -184,13 +185,26 @@ def experiment_figures(quick: Path | None, smollm2: Path | None) -> dict:
         per_seed = meta.get("seed_wall_s") or {"all": meta["wall_s"]}
         wall = float(np.mean(list(per_seed.values())))
         out["smollm2.wall_min"] = _figure(wall / 60, "≤ 90", wall <= 90 * 60, "min per seed", src)
-        rss = meta.get("peak_rss_mb")
-        out["smollm2.peak_rss_gb"] = _figure(None if rss is None else rss / 1024, "≤ 8",
-                                             None if rss is None else rss <= 8 * 1024, "GiB", src)
+        rss, unit = _peak_rss(meta)
+        out["smollm2.peak_rss_gb"] = _figure(None if rss is None else rss / 1024, RSS_TARGET,
+                                             None if rss is None else rss * 2**20 <= 8e9, unit, src)
     else:
         out["smollm2.wall_min"] = _figure(None, "≤ 90", None, "min per seed", "not measured: no experiments/smollm2")
-        out["smollm2.peak_rss_gb"] = _figure(None, "≤ 8", None, "GiB", "not measured: no experiments/smollm2")
+        out["smollm2.peak_rss_gb"] = _figure(None, RSS_TARGET, None, "GiB", "not measured: no experiments/smollm2")
     return out
+
+
+RSS_TARGET = "≤ 8 GB (7.45 GiB)"
+
+
+def _peak_rss(meta: dict) -> tuple[float | None, str]:
+    """(peak RSS in MiB, its unit text): the experiment and its workers summed where the run
+    sampled that (peak_rss_total_mb), else the largest single process (older runs)."""
+    if meta.get("peak_rss_total_mb") is not None:
+        return meta["peak_rss_total_mb"], "GiB (all processes together, sampled every 0.5 s)"
+    if meta.get("peak_rss_mb") is not None:
+        return meta["peak_rss_mb"], "GiB (the largest process: the run has no summed peak)"
+    return None, "GiB"
 
 
 def _current(meta: dict, name: str) -> bool:
@@ -207,7 +221,7 @@ def run_bench(quick: Path | None, smollm2: Path | None, with_smollm2: bool = Tru
     """Every figure with its target; `with_smollm2=False` skips the pretrained model's parts."""
     from unlearn.config import ROOT, load_config
     from unlearn.models import build_tiny, load_model
-    from unlearn.train import reuse_freed_memory
+    from unlearn.memory import reuse_freed_memory
 
     reuse_freed_memory()  # as every experiment process does
     torch.manual_seed(0)

@@ -73,7 +73,8 @@ def _init(cfg, run_dir: str, seed: int) -> None:
 
     from unlearn.pipeline import prepare
     from unlearn.stages import Stages
-    from unlearn.train import deterministic_mode, make_accelerator, reuse_freed_memory
+    from unlearn.memory import reuse_freed_memory
+    from unlearn.train import deterministic_mode, make_accelerator
 
     global _RUN
     torch.set_num_threads(1)

@@ -22,6 +22,7 @@ from unlearn.losses import batch_nll
 from unlearn.methods import METHODS
 from unlearn.metrics.basic import nll
 from unlearn.measure import compare, evaluate_stage
+from unlearn.memory import PeakMemory, reuse_freed_memory
 from unlearn.parallel import measure_models
 from unlearn.metrics.evaluate import EvalPlan, make_plan
 from unlearn.metrics.scoring import score, token_logprobs
@@ -29,7 +30,7 @@ from unlearn.models import build_base, load_model
 from unlearn.results import assemble_results, run_record
 from unlearn.sequential import round_texts
 from unlearn.stages import Stages, write_json_atomic
-from unlearn.train import deterministic_mode, make_accelerator, reuse_freed_memory, save_log, train
+from unlearn.train import deterministic_mode, make_accelerator, save_log, train
 from unlearn.tuning import RULE, describe, select, validation_indices, variants
 
 CURVE_EXAMPLES = 32  # examples per split for the unlearning curves (scored every log_every steps)
@@ -53,12 +54,14 @@ def run_experiment(cfg: Config, run_dir: Path, config_path: str = "", debug: boo
     run_dir.mkdir(parents=True, exist_ok=True)
     stages = Stages(run_dir, acc)
     per_seed, seed_wall = {}, {}
-    for seed in cfg.seeds:
-        begin = time.perf_counter()
-        per_seed[seed] = run_seed(cfg, seed, stages, acc, debug)
-        seed_wall[str(seed)] = time.perf_counter() - begin
+    with PeakMemory() as memory:  # this process and its evaluation workers together
+        for seed in cfg.seeds:
+            begin = time.perf_counter()
+            per_seed[seed] = run_seed(cfg, seed, stages, acc, debug)
+            seed_wall[str(seed)] = time.perf_counter() - begin
     results = assemble_results(cfg, per_seed, config_path, time.perf_counter() - start, acc)
-    results["meta"].update(run_record(stages, overrides, run_dir, seed_wall))
+    results["meta"].update(run_record(stages, overrides, run_dir, seed_wall),
+                           peak_rss_total_mb=memory.peak_mb)
     if acc.is_main_process:
         write_json_atomic(run_dir / "results.json", results)
         write_report(results, run_dir)

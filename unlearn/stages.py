@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from unlearn.memory import release_freed_memory
+
 
 def stage_hash(key: dict) -> str:
     """12 hex digits of sha256 over the canonical JSON of `key`."""
@@ -68,6 +70,7 @@ class Stages:
         self.acc.wait_for_everyone()
         self.built.append(final.name)
         self.wall_s[final.name] = info["wall_s"]
+        release_freed_memory()  # what the stage freed goes back to the OS, not to the next stage
         return final, info
 
     def say(self, message: str) -> None:

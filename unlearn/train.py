@@ -63,30 +63,6 @@ def deterministic_mode() -> None:
                 getattr(torch.backends.cuda, fused)(False)
 
 
-def reuse_freed_memory() -> bool:
-    """Keep freed memory in the process for the next step instead of handing it back to the OS.
-
-    glibc serves every block over its mmap threshold (at most 32 MiB) with a fresh mmap and
-    unmaps it on free, so each training step of SmolLM2 page-faults its large tensors in anew:
-    the tied 49152x576 embedding's dense gradient (zero-filled, then added to the LM head's) and
-    the (batch, length, 49152) logits and their gradients. Measured here (8x64 batches, 2 threads,
-    median of 6 steps): 2.45 s per step by default, 2.0 s with mmap off and the heap trimmed only
-    above 1 GiB; peak RSS +5%. Same arithmetic, same numbers. Called once per process, with
-    deterministic_mode; a no-op (False) off glibc.
-    """
-    import ctypes
-    import platform
-
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
-    return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
-
-
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch (every process the same: batches are cut, not resampled)."""
     random.seed(seed)
