@@ -14,15 +14,15 @@ from unlearn.memory import release_freed_memory, reuse_freed_memory
 def rss_mib():
     return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
-def kept_after_free():  # a 256-MiB tensor, touched, freed: how much of it is still resident?
+def kept_after_free(rows=64):  # a rows x 4-MiB tensor, touched, freed: how much is still resident?
     before = rss_mib()
-    x = torch.ones(64, 2**20)
+    x = torch.ones(rows, 2**20)
     del x
     return rss_mib() - before
 
 default = kept_after_free()
 applied = reuse_freed_memory()
-kept, again = kept_after_free(), kept_after_free()
+kept, again = kept_after_free(), kept_after_free(50)
 before = rss_mib()
 release_freed_memory()
 print(default, applied, kept, again, before - rss_mib())
@@ -32,12 +32,14 @@ print(default, applied, kept, again, before - rss_mib())
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
 def test_freed_memory_is_kept_for_reuse_then_released():
     """By default glibc unmaps a freed 256-MiB block at once (the next step faults it back in);
-    after reuse_freed_memory() it stays resident and the next allocation reuses it, until
+    after reuse_freed_memory() it stays resident and a later allocation reuses it, until
     release_freed_memory() (after every stage) gives it back."""
     out = subprocess.run([sys.executable, "-c", _RSS_AFTER_FREE], capture_output=True, text=True, check=True)
     default, applied, kept, again, released = out.stdout.split()
     assert float(default) < 16 and applied == "True"
-    assert float(kept) > 240 and abs(float(again)) < 16  # kept, then reused rather than grown
+    # kept, then reused by a smaller block rather than grown (the same size may not fit the hole
+    # it left: the aligned allocation asks for a few bytes more than the block it got)
+    assert float(kept) > 240 and abs(float(again)) < 16
     assert float(released) > 240
 
 

@@ -91,7 +91,8 @@ def test_summary_is_terminal_width_and_rebuild_writes_everything(tmp_path):
 
 def test_publish_writes_a_self_contained_folder_that_regenerates_identically(tmp_path):
     results = _results()
-    results["meta"].update(overrides=["seeds=[0,1,2]"], run_dir="runs/hand")
+    results["meta"].update(overrides=["seeds=[0,1,2]"], run_dir="runs/hand", peak_rss_mb=2048.0,
+                           peak_rss_total_mb=3072.0)
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "results.json").write_text(json.dumps(results))
     pub = tmp_path / "pub"
@@ -99,6 +100,7 @@ def test_publish_writes_a_self_contained_folder_that_regenerates_identically(tmp
     assert readme == pub / "README.md" and (pub / "results.json").exists() and (pub / "figures" / "roc.png").exists()
     text = readme.read_text()
     assert "`unlearn run configs/x.yaml seeds=[0,1,2] --out runs/hand`" in text
+    assert "wall time 1 s; peak RSS 3.0 GiB (all processes)" in text  # the summed peak, not the largest process
     assert f"`unlearn report runs/hand --publish {pub}`" in text
     kept = (".md", ".json", ".csv", ".tex", ".png", ".pdf")
     assert b"/CreationDate" not in (pub / "figures" / "roc.pdf").read_bytes()  # no date: same bytes on a rebuild
@@ -133,7 +135,7 @@ def test_scalability_table_from_runs_at_other_forget_fractions(tmp_path):
     assert (pub / "scaling" / "forget-0.01.json").exists() and "## Scalability" in text
     # each other fraction's command, commit, wall time and memory; the main run's are in the header
     assert ("- forget 0.01: `unlearn run configs/x.yaml data.forget_fraction=0.01 --out runs/small`; "
-            "git def0123456 (dirty); cpu, 1 process(es); 12.5 min, peak RSS 2.0 GiB") in text
+            "git def0123456 (dirty); cpu, 1 process(es); 12.5 min, peak RSS 2.0 GiB (largest process)") in text
     assert "- forget 0.1:" not in text
     assert f"`unlearn report runs/hand --publish {pub} --scaling runs/small`" in text
     table = scaling_table(main, pub)

@@ -198,13 +198,12 @@ RSS_TARGET = "≤ 8 GB (7.45 GiB)"
 
 
 def _peak_rss(meta: dict) -> tuple[float | None, str]:
-    """(peak RSS in MiB, its unit text): the experiment and its workers summed where the run
-    sampled that (peak_rss_total_mb), else the largest single process (older runs)."""
-    if meta.get("peak_rss_total_mb") is not None:
-        return meta["peak_rss_total_mb"], "GiB (all processes together, sampled every 0.5 s)"
-    if meta.get("peak_rss_mb") is not None:
-        return meta["peak_rss_mb"], "GiB (the largest process: the run has no summed peak)"
-    return None, "GiB"
+    """(peak RSS in MiB, its unit text), see results.peak_rss."""
+    from unlearn.memory import peak_rss
+
+    rss, covers = peak_rss(meta)
+    return rss, {"all processes": "GiB (all processes together, sampled every 0.5 s)",
+                 "largest process": "GiB (the largest process: the run has no summed peak)"}.get(covers, "GiB")
 
 
 def _current(meta: dict, name: str) -> bool:

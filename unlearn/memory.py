@@ -91,3 +91,14 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
         self.sample()
+
+
+def peak_rss(meta: dict) -> tuple[float | None, str]:
+    """A run's peak memory in MiB and what it covers: the experiment and its workers summed
+    (peak_rss_total_mb, sampled by memory.PeakMemory) where the run recorded it, else the largest
+    single process (peak_rss_mb, all that runs before it recorded); (None, "") if neither."""
+    if meta.get("peak_rss_total_mb") is not None:
+        return meta["peak_rss_total_mb"], "all processes"
+    if meta.get("peak_rss_mb") is not None:
+        return meta["peak_rss_mb"], "largest process"
+    return None, ""

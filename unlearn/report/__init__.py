@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from unlearn.memory import peak_rss
 from unlearn.report import tables
 from unlearn.report.claim import answer
 from unlearn.report.scaling import provenance, scaling_table
@@ -51,10 +52,12 @@ def summary(results: dict) -> str:
 
 def _timing(meta: dict) -> str:
     stages = meta.get("stages")
+    rss, covers = peak_rss(meta)
+    memory = "" if rss is None else f"; peak RSS {rss / 1024:.1f} GiB ({covers})"
     if not stages:
-        return f"wall time {meta['wall_s']:.0f} s"
+        return f"wall time {meta['wall_s']:.0f} s{memory}"
     return (f"all stages {stages['total_wall_s']:.0f} s of compute; this invocation {meta['wall_s']:.0f} s "
-            f"({stages['built']} stages built, {stages['cached']} cached)")
+            f"({stages['built']} stages built, {stages['cached']} cached){memory}")
 
 
 def _run_dir(meta: dict, out: Path, published: bool) -> str:

@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 from unlearn.config_parse import ConfigError
+from unlearn.memory import peak_rss
 from unlearn.report.tables import Table, cell, run_command
 
 FOLDER = "scaling"
@@ -146,10 +147,10 @@ def provenance(main: dict, out: Path, report_command: str) -> list[str]:
         meta = results["meta"]
         dirs.append(meta.get("run_dir") or "RUN")
         git = str(meta["git"]["sha"])[:10] + (" (dirty)" if meta["git"]["dirty"] else "")
-        rss = meta.get("peak_rss_mb")
+        rss, covers = peak_rss(meta)
         lines.append(f"- forget {fraction:g}: `{run_command(meta, 'RUN')}`; git {git}; {meta['device']}, "
                      f"{meta['processes']} process(es); {meta['wall_s'] / 60:.1f} min"
-                     + ("" if rss is None else f", peak RSS {rss / 1024:.1f} GiB"))
+                     + ("" if rss is None else f", peak RSS {rss / 1024:.1f} GiB ({covers})"))
     if lines:
         lines += ["", f"From fresh runs, the report with this table: `{report_command} --scaling {' '.join(dirs)}` "
                   "(the runs' results.json files are copied into scaling/, where a later `unlearn report` finds them)."]
