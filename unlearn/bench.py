@@ -198,7 +198,7 @@ RSS_TARGET = "≤ 8 GB (7.45 GiB)"
 
 
 def _peak_rss(meta: dict) -> tuple[float | None, str]:
-    """(peak RSS in MiB, its unit text), see results.peak_rss."""
+    """(peak RSS in MiB, its unit text), see memory.peak_rss."""
     from unlearn.memory import peak_rss
 
     rss, covers = peak_rss(meta)

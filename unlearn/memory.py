@@ -31,11 +31,11 @@ def reuse_freed_memory() -> bool:
     the tied 49152x576 embedding's dense gradient (zero-filled, then added to the LM head's) and
     the (batch, length, 49152) logits and their gradients. Measured here (8x64 batches, 2 threads,
     median of 6 steps): 2.45 s per step by default, 2.0 s with mmap off and the heap trimmed only
-    above 1 GiB; the flagship ran in 68-70 min instead of 94, with the same numbers. The price is
-    memory: a freed block can leave a hole that the next, aligned request of the same size does not
-    fit (tests/test_memory.py), so a process grows within a stage. Called once per process, with
-    deterministic_mode; a no-op (False) off glibc. Stages.run gives the kept memory back after
-    every stage (release_freed_memory).
+    above 1 GiB; the flagship ran in 68-70 min instead of 94 (a faster host state included), with
+    the same numbers. The price is memory: a freed block can leave a hole that the next, aligned
+    request of the same size does not fit (tests/test_memory.py), so a process grows within a
+    stage. Called once per process, with deterministic_mode; a no-op (False) off glibc. Stages.run
+    gives the kept memory back after every stage (release_freed_memory).
     """
     libc = _glibc()
     if libc is None:
