@@ -30,6 +30,15 @@ def attack_table(results: dict) -> str:
     return tables.attack_table(results).markdown()
 
 
+def _failed_attacks(results: dict) -> list[str]:
+    """Report lines naming every attack that failed and why (none: no lines)."""
+    failed = tables.failed_attacks(results)
+    if not failed:
+        return []
+    return ["Attacks that failed (no numbers; the error is recorded in results.json under the model's `attacks`):", "",
+            *[f"- `{model}` {attack} (seed {seed}): {message}" for model, attack, seed, message in failed], ""]
+
+
 def cost_table(results: dict) -> str:
     return tables.cost_table(results).markdown()
 
@@ -109,6 +118,7 @@ def write_report(results: dict, run_dir: Path, name: str = "report.md") -> Path:
         "",
         attack_table(results) or "No attacks were run.",
         "",
+        *_failed_attacks(results),
         "## Cost (making each model; evaluation and attacks excluded)",
         "",
         "Speed-up vs retrain = retrain's wall time ÷ the model's; for `sisa` the model's wall time is the "

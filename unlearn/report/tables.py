@@ -130,9 +130,12 @@ def all_metrics_table(results: dict) -> Table:
 
 def attack_table(results: dict) -> Table:
     """Per model and attack: the headline recovery minus retrain's on the same items, with the
-    paired Wilcoxon p-value (attacks/recovery.py); '–' where the attack did not run."""
+    paired Wilcoxon p-value (attacks/recovery.py); 'failed' where the attack raised (failed_attacks
+    has the message), '–' where it did not run."""
+    failed = {(model, attack) for model, attack, _, _ in failed_attacks(results)}
     names = sorted({k.split(".")[1] for m in results["models"].values() for k in m["metrics"]
-                    if k.startswith("attacks.") and k.endswith(".recovery_vs_retrain")})
+                    if k.startswith("attacks.") and k.endswith(".recovery_vs_retrain")}
+                   | {attack for _, attack in failed})
     table = Table(["model"] + [f"{a}: Δ recovery vs retrain (p)" for a in names],
                   caption="Recovery under each attack minus retrain's on the same items (paired Wilcoxon p; "
                           "with several seeds the mean Δ and the seeds' p-values Fisher-combined).")
@@ -144,9 +147,21 @@ def attack_table(results: dict) -> Table:
         cells = []
         for a in names:
             diff, p = m["metrics"].get(f"attacks.{a}.recovery_vs_retrain"), combined_p(m, f"attacks.{a}.recovery_vs_retrain_p")
-            cells.append("–" if diff is None else f"{diff:+.3f} ({p:.2g})")
+            cells.append(("failed" if (model, a) in failed else "–") if diff is None else f"{diff:+.3f} ({p:.2g})")
         table.rows.append([model] + cells)
     return table
+
+
+def failed_attacks(results: dict) -> list[tuple[str, str, str, str]]:
+    """(model, attack, seed, message) of every attack that raised: the run records it and goes on
+    (attacks/stage.py), and the report must say so rather than leave a silent gap."""
+    out = []
+    for model, m in results["models"].items():
+        for seed, log in (m.get("attacks") or {}).items():
+            for attack, record in (log or {}).items():
+                if record.get("status") == "failed":
+                    out.append((model, attack, str(seed), record.get("message", "")))
+    return out
 
 
 def verdict_table(results: dict) -> Table:
