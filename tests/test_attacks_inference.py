@@ -1,5 +1,6 @@
 """Inference-time attacks (quantize, sampling, prompting) on a small synthetic corpus and a random
 tiny model with the project's own BPE tokenizer."""
+import copy
 import dataclasses
 
 import numpy as np
@@ -113,6 +114,13 @@ def test_quantize_run_settings_and_alignment(world):
     assert 0 < len(base["forget.qa_accuracy"]) == len(personal) < len(ctx.plan.qa["forget"])
     assert not np.array_equal(out["int4"]["forget.loss_score"], base["forget.loss_score"])
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    # handed over (run_attacks' fresh model), the last width quantizes it in place: the same numbers
+    own = copy.deepcopy(model)
+    handed = attack.run(own, tok, ctx, own_model=True)
+    for setting in out:
+        assert all(np.array_equal(handed[setting][k], out[setting][k], equal_nan=True) for k in out[setting]), setting
+    assert torch.equal(own.state_dict()["model.layers.0.mlp.up_proj.weight"],
+                       quantize_model(model, 4, 0).state_dict()["model.layers.0.mlp.up_proj.weight"])
 
 
 # --- sampling ---

@@ -1,6 +1,7 @@
 """Relearning attack: T never holds a V item (per protocol, on a small and the default corpus),
 setting names, step 0 = the untouched model, the caller's model untouched, one run = separate
 runs, an empty T recorded, and relearning on other users lowers their NLL."""
+import copy
 from dataclasses import replace
 from pathlib import Path
 
@@ -141,6 +142,19 @@ def test_step_zero_is_the_untouched_model_and_the_model_stays_untouched(small, t
         for n in STEPS:  # the same V items at every step count
             assert {k: len(v) for k, v in out[f"{protocol}_steps{n}"].items()} == sizes
         assert attack.record[protocol]["status"] == "ok" and len(attack.record[protocol]["loss"]) == max(STEPS)
+
+
+def test_a_handed_over_model_is_trained_in_place_with_the_same_numbers(small, tiny, relearned):
+    """run_attacks hands each attack a fresh model: the last protocol trains it instead of a copy."""
+    model, tok = tiny
+    attack, out, before = relearned
+    own = copy.deepcopy(model)
+    handed = Relearn(small.cfg.attacks).run(own, tok, small, own_model=True)
+    assert handed.keys() == out.keys()
+    for setting, arrays in out.items():
+        for key, values in arrays.items():
+            assert np.array_equal(handed[setting][key], values, equal_nan=True), (setting, key)
+    assert not all(torch.equal(before[k], v) for k, v in own.state_dict().items())  # trained: no copy made
 
 
 def test_relearning_other_users_lowers_their_nll(relearned):

@@ -46,12 +46,18 @@ def test_placement_ignores_who_else_is_there():
 # --- the aggregate ---
 
 def test_logits_are_the_log_of_the_mean_distribution():
-    a, b = tiny_lm(0), tiny_lm(1)
+    a, b, c = tiny_lm(0), tiny_lm(1), tiny_lm(2)
     ids = torch.tensor([[1, 5, 9, 13, 7]])
     got = SisaEnsemble([a, b])(input_ids=ids).logits
     want = torch.log((a(input_ids=ids).logits.softmax(-1) + b(input_ids=ids).logits.softmax(-1)) / 2)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
     assert torch.allclose(got.exp().sum(-1), torch.ones(1, 5))
+    assert got.requires_grad  # the training path (relearning the aggregate) ...
+    with torch.inference_mode():  # ... and the in-place one of evaluation give the same mixture
+        torch.testing.assert_close(SisaEnsemble([a, b])(input_ids=ids).logits, got.detach(), atol=1e-6, rtol=1e-6)
+        three = SisaEnsemble([a, b, c])(input_ids=ids).logits
+        want = torch.log(sum(m(input_ids=ids).logits.softmax(-1) for m in (a, b, c)) / 3)
+        torch.testing.assert_close(three, want, atol=1e-5, rtol=1e-5)
 
 
 def test_one_member_decodes_exactly_like_the_member():
@@ -137,6 +143,7 @@ def test_deletion_equals_training_from_scratch_without_the_users(small, monkeypa
     assert all("lora_" in k for k in state) == lora  # adapters only, or the whole model
     ens, tok = load_model(root / f"{tag}-deleted" / "model")
     assert isinstance(ens, SisaEnsemble) and len(ens.members) == 3
+    assert all(p.requires_grad for p in ens.parameters())  # trainable as any loaded model (the relearn attack)
     base = load_model(root / "base")[0]
     logits = ens(input_ids=torch.tensor([[tok.bos_token_id, 5, 6]])).logits
     assert torch.isfinite(logits).all() and not torch.allclose(logits, base(input_ids=torch.tensor([[tok.bos_token_id, 5, 6]])).logits.log_softmax(-1))

@@ -51,10 +51,10 @@ def quantize_weight(w: torch.Tensor, bits: int, group: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def quantize_model(model: nn.Module, bits: int, group: int) -> nn.Module:
+def quantize_model(model: nn.Module, bits: int, group: int, in_place: bool = False) -> nn.Module:
     """A copy of `model` whose linear weights (not the output head) are RTN-quantized; `model`
-    itself is left untouched."""
-    quantized = copy.deepcopy(model)
+    itself is left untouched, unless `in_place` (then it is the one quantized and returned)."""
+    quantized = model if in_place else copy.deepcopy(model)
     # every output head stays fp32: the model's own, or each constituent's in a SISA ensemble
     heads = {id(m.get_output_embeddings()) for m in quantized.modules() if isinstance(m, PreTrainedModel)}
     for module in quantized.modules():
@@ -75,13 +75,15 @@ class Quantize:
     def settings(self) -> list[str]:
         return ["fp32"] + [f"int{b}" for b in self.bits]
 
-    def run(self, model, tok, ctx: AttackContext) -> dict[str, dict[str, np.ndarray]]:
+    def run(self, model, tok, ctx: AttackContext, own_model: bool = False) -> dict[str, dict[str, np.ndarray]]:
         """Per setting, the `forget_side` arrays: the plan's forget texts, and its forget questions
-        that ask for a personal value (the decoding part: kept to what extraction is after)."""
+        that ask for a personal value (the decoding part: kept to what extraction is after). The
+        caller's model stays untouched, unless `own_model` hands it over: then the last width
+        quantizes it in place instead of a copy."""
         qa = [r for r in ctx.plan.qa["forget"] if r["attribute"] in PII_ATTRIBUTES]
         out = {"fp32": forget_side(model, tok, ctx, qa=qa)}
         for b in self.bits:
-            quantized = quantize_model(model, b, self.group)
+            quantized = quantize_model(model, b, self.group, in_place=own_model and b == self.bits[-1])
             out[f"int{b}"] = forget_side(quantized, tok, ctx, qa=qa)
             del quantized  # one extra copy of the model at a time
         return out

@@ -156,23 +156,28 @@ class Relearn:
         """Every (protocol, step count), e.g. "b_steps0", "b_steps50"."""
         return [f"{p}_steps{n}" for p in self.cfg.relearn_protocols for n in self.cfg.relearn_steps]
 
-    def run(self, model, tok, ctx: AttackContext) -> dict[str, dict[str, np.ndarray]]:
-        """Per setting, the forget-side arrays of V after that many relearning steps."""
+    def run(self, model, tok, ctx: AttackContext, own_model: bool = False) -> dict[str, dict[str, np.ndarray]]:
+        """Per setting, the forget-side arrays of V after that many relearning steps. The caller's
+        model stays untouched, unless `own_model` hands it over (run_attacks loads a fresh one per
+        attack): then the last protocol trains it in place instead of a copy, one model less in
+        memory (a SISA aggregate: S models less)."""
         out = {}
-        for protocol in self.cfg.relearn_protocols:
+        protocols = self.cfg.relearn_protocols
+        for i, protocol in enumerate(protocols):
             train_texts, rows = relearn_split(ctx, protocol)
-            arrays = self._protocol(protocol, model, tok, ctx, train_texts, rows)
+            arrays = self._protocol(protocol, model, tok, ctx, train_texts, rows,
+                                    in_place=own_model and i == len(protocols) - 1)
             out.update({f"{protocol}_steps{n}": arrays.get(n, {}) for n in self.cfg.relearn_steps})
         return out
 
-    def _protocol(self, protocol, model, tok, ctx, train_texts, rows) -> dict[int, dict]:
+    def _protocol(self, protocol, model, tok, ctx, train_texts, rows, in_place: bool = False) -> dict[int, dict]:
         """Step count -> arrays for one protocol: one run to the largest count, measured on the way."""
         self.record[protocol] = {"n_train": len(train_texts), "n_eval": len(rows["text"])}
         if not train_texts or not rows["text"]:
             self.record[protocol].update(status="skipped", message="no relearning texts" if not train_texts
                                          else "no evaluation items")
             return {}
-        work = copy.deepcopy(model).to(ctx.acc.device)  # the caller's model stays untouched
+        work = (model if in_place else copy.deepcopy(model)).to(ctx.acc.device)
         arrays = {0: forget_side(work, tok, ctx, texts=rows)}
 
         def measure(step, trained) -> dict:

@@ -5,6 +5,7 @@ Stage folder: `attack-<name>.npz` per attack (keys `<setting>|<split>.<metric>`)
 """
 from __future__ import annotations
 
+import inspect
 import json
 import time
 import traceback
@@ -14,6 +15,7 @@ import numpy as np
 
 from unlearn.attacks import ATTACKS, RECOVERY, baseline_of, headline
 from unlearn.attacks.recovery import recovery_metrics, summarize_attack
+from unlearn.memory import release_freed_memory
 from unlearn.models import load_model
 
 
@@ -31,7 +33,9 @@ def run_attacks(model_dir: Path, ctx, out: Path) -> dict:
         model.to(ctx.acc.device)
         start = time.perf_counter()
         try:
-            arrays = attack.run(model, tok, ctx)
+            # the model is the attack's own: one that can work on it in place saves a copy
+            handover = {"own_model": True} if "own_model" in inspect.signature(attack.run).parameters else {}
+            arrays = attack.run(model, tok, ctx, **handover)
             if ctx.acc.is_main_process:
                 np.savez(out / f"attack-{name}.npz",
                          **{f"{s}|{k}": v for s, per in arrays.items() for k, v in per.items()})
@@ -42,6 +46,8 @@ def run_attacks(model_dir: Path, ctx, out: Path) -> dict:
         details = getattr(attack, "record", None) or getattr(attack, "info", None)
         if details:  # e.g. relearning data sizes and losses, the probe's layer and dropped users
             log[name]["details"] = details
+        del model, attack  # before the next attack loads its own
+        release_freed_memory()
     if ctx.acc.is_main_process:
         (out / "attacks.json").write_text(json.dumps(log, indent=1, default=_plain))
     return {"status": "ok"}

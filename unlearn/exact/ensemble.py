@@ -56,14 +56,26 @@ class SisaEnsemble(nn.Module):
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, cache=None, use_cache=None,
                 logits_to_keep=0, output_hidden_states=False, **kwargs):
-        outs = [m(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                  cache=cache.parts[i] if cache is not None else None, use_cache=use_cache,
-                  logits_to_keep=logits_to_keep, output_hidden_states=output_hidden_states)
-                for i, m in enumerate(self.members)]
-        logp = torch.stack([o.logits.float().log_softmax(-1) for o in outs]).logsumexp(0) - math.log(len(outs))
-        hidden = (tuple(torch.cat(layer, -1) for layer in zip(*(o.hidden_states for o in outs)))
-                  if output_hidden_states else None)
-        return CausalLMOutputWithPast(logits=logp, cache=EnsembleCache([o.cache for o in outs]) if use_cache else None,
+        logp, caches, hiddens = None, [], []
+        for i, m in enumerate(self.members):  # one member's (B, T, V) log-probs alive at a time
+            out = m(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                    cache=cache.parts[i] if cache is not None else None, use_cache=use_cache,
+                    logits_to_keep=logits_to_keep, output_hidden_states=output_hidden_states)
+            caches.append(out.cache)
+            hiddens.append(out.hidden_states)
+            member = out.logits.float().log_softmax(-1)
+            del out  # and with it the member's logits
+            if logp is None:
+                logp = member
+            elif torch.is_grad_enabled() and (logp.requires_grad or member.requires_grad):
+                logp = torch.logaddexp(logp, member)  # relearning through the aggregate
+            else:
+                torch.logaddexp(logp, member, out=logp)
+            del member
+        scale = math.log(len(self.members))
+        logp = logp - scale if logp.requires_grad else logp.sub_(scale)
+        hidden = tuple(torch.cat(layer, -1) for layer in zip(*hiddens)) if output_hidden_states else None
+        return CausalLMOutputWithPast(logits=logp, cache=EnsembleCache(caches) if use_cache else None,
                                       hidden_states=hidden)
 
     @torch.inference_mode()
@@ -120,7 +132,7 @@ def load_ensemble(folder: Path) -> tuple[SisaEnsemble, object]:
             model = get_peft_model(model, LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=0.0,
                                                      target_modules=lora["targets"]))
             load_trainable(model, load_file(last), lora=True)
-            model = model.merge_and_unload()
+            model = model.merge_and_unload().requires_grad_(True)  # peft froze the base: trainable again, as loaded models are
         else:
             load_trainable(model, load_file(last), lora=False)
         members.append(model.eval())

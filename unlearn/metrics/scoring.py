@@ -59,6 +59,7 @@ def score(model, data: TokenData, batch_size: int, device: torch.device | str = 
         logits = model(input_ids=batch["input_ids"][:, :-1], attention_mask=batch["attention_mask"][:, :-1]).logits.float()
         targets = batch["input_ids"][:, 1:]  # (B, T-1)
         token_logp, mu, sigma, top1 = _vocab_stats(logits, targets)
+        del logits  # freed before the next batch's forward: one (B, T, V) block alive, not two
         n_scored = batch["attention_mask"][:, 1:].sum(1).tolist()  # targets that are not padding
         cols = [t.cpu().numpy() for t in (token_logp, mu, sigma, top1)]  # one conversion per batch
         for row, i in enumerate(idx):
