@@ -222,7 +222,7 @@ def run_bench(quick: Path | None, smollm2: Path | None, with_smollm2: bool = Tru
     from unlearn.models import build_tiny, load_model
     from unlearn.memory import reuse_freed_memory
 
-    reuse_freed_memory()  # as every experiment process does
+    reuse_freed_memory()  # as the experiment's main process does
     torch.manual_seed(0)
     peak = roof()
     figs = {"roof_gflops": _figure(peak, "–", None, "GFLOP/s")}

@@ -34,8 +34,10 @@ def reuse_freed_memory() -> bool:
     above 1 GiB; the flagship ran in 68-70 min instead of 94 (a faster host state included), with
     the same numbers. The price is memory: a freed block can leave a hole that the next, aligned
     request of the same size does not fit (tests/test_memory.py), so a process grows within a
-    stage. Called once per process, with deterministic_mode; a no-op (False) off glibc. Stages.run
-    gives the kept memory back after every stage (release_freed_memory).
+    stage. Called once per training process, with deterministic_mode (the experiment, sisa-check,
+    the bench), not by the evaluation workers, which gain little and would grow (parallel.py); a
+    no-op (False) off glibc. Stages.run gives the kept memory back after every stage
+    (release_freed_memory), run_attacks after every attack.
     """
     libc = _glibc()
     if libc is None:

@@ -15,6 +15,17 @@ Training stays in the main process on every thread: fine-tuning is matmul-bound,
 2-vCPU machine two 1-thread trainings side by side each ran 1.9-2.0x slower than one 2-thread
 training (original 121 s vs 63 s, SISA 137 s vs 72 s): scheduling training in the pool too was
 measured (make run 665 s vs 667 s) and dropped.
+
+Memory: the SISA aggregate holds S models, and its relearning attack trains all of them (weights,
+gradients and two AdamW moments: 16 bytes a parameter). On SmolLM2 with S = 2 that attack peaks
+at 5.9 GiB in one process, where any other model's evaluation or attack peaks at 2.2-3.3 GiB; side
+by side with another stage the experiment would pass 8 GB. So the aggregate is evaluated and
+attacked first, alone, in the main process on every thread, and the pool takes the other models.
+The workers keep glibc's default allocation (no reuse_freed_memory): the scoring pass's
+(batch, length, vocabulary) logits grow with the length-sorted batches, and a heap that keeps
+freed blocks could not reuse them for the next, larger batch (1.27 vs 1.04 GiB above the loaded
+model for SmolLM2 at batch 16); the price, paging the logits in afresh per batch, is small beside
+an evaluation's forward passes.
 """
 from __future__ import annotations
 
@@ -42,17 +53,20 @@ def measure_models(run, models: dict) -> dict:
         if info["status"] == "ok":
             first.setdefault((folder / info["model_path"]).resolve(), name)
     unique = [n for n in first.values()]
+    # the SISA aggregate (S models at once) alone, here, before the pool starts (module docstring)
+    alone = [n for n in unique if models[n][0] == "exact"]
+    evals = {n: evaluate_stage(run, *models[n]) for n in alone}
+    attacks = {n: attack_stage(run, *models[n][1:]) for n in alone if n in attacked}
+    pooled = [n for n in unique if n not in alone]
     with ProcessPoolExecutor(run.cfg.eval.workers, mp_context=context, initializer=_init,
                              initargs=(run.cfg, str(run.stages.run_dir), run.seed)) as pool:
-        # the SISA aggregate costs S models: start it first so the pool ends evenly
-        order = sorted(unique, key=lambda n: models[n][0] != "exact")
-        evals = {n: pool.submit(_evaluate, *models[n]) for n in order}
-        attacks = {n: pool.submit(_attack, *models[n][1:]) for n in order if n in attacked}
-        for futures in (evals, attacks):
-            for name, future in futures.items():
+        futures = {"eval": {n: pool.submit(_evaluate, *models[n]) for n in pooled},
+                   "attack": {n: pool.submit(_attack, *models[n][1:]) for n in pooled if n in attacked}}
+        for kind, done in (("eval", evals), ("attack", attacks)):
+            for name, future in futures[kind].items():
                 result, record = future.result()
                 _merge(run.stages, record)
-                futures[name] = result
+                done[name] = result
     out = {}
     for name, (kind, folder, info) in models.items():  # shared folders and failed models: cache hits here
         out[name] = evals[name] if name in evals else evaluate_stage(run, kind, folder, info)
@@ -73,13 +87,11 @@ def _init(cfg, run_dir: str, seed: int) -> None:
 
     from unlearn.pipeline import prepare
     from unlearn.stages import Stages
-    from unlearn.memory import reuse_freed_memory
     from unlearn.train import deterministic_mode, make_accelerator
 
     global _RUN
     torch.set_num_threads(1)
-    deterministic_mode()
-    reuse_freed_memory()
+    deterministic_mode()  # glibc's default allocation, unlike the experiment (module docstring)
 
     def log(message, **kwargs):  # the parent already reported the shared stages
         if not message.startswith("[cached]"):
