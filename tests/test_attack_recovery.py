@@ -72,3 +72,22 @@ def test_report_attack_table_from_results_alone():
     assert "| ga | +0.690 (8e-18) |" in table and "| retrain | +0.000 (1) |" in table and "base" not in table
     assert "attacks." not in all_metrics_table(results)  # attack keys stay out of the long table
     assert attack_table({"models": {"base": {"metrics": {}}}}) == ""
+
+
+def test_a_failed_attack_is_named_in_the_report_not_left_blank():
+    from unlearn.report import _failed_attacks, attack_table
+    ok = {"relearn": {"status": "ok"}, "quantize": {"status": "ok"}}
+    results = {"models": {
+        "retrain": {"metrics": {"attacks.relearn.recovery_vs_retrain": 0.0, "attacks.relearn.recovery_vs_retrain_p": 1.0},
+                    "attacks": {"0": ok}},
+        "sisa": {"metrics": {}, "attacks": {"0": {**ok, "relearn": {"status": "failed", "message": "ValueError: boom"}}}},
+        "ga": {"metrics": {}, "attacks": {"0": ok}}}}  # ran, but no recovery figure: a plain gap
+    table = attack_table(results)
+    assert "| sisa | failed |" in table and "| ga | – |" in table
+    assert _failed_attacks(results) == [
+        "Attacks that failed (no numbers; the error is recorded in results.json under the model's `attacks`):", "",
+        "- `sisa` relearn (seed 0): ValueError: boom", ""]
+    # an attack that failed on every model still gets its column
+    results["models"]["retrain"] = {"metrics": {}, "attacks": {"0": {"probe": {"status": "failed", "message": "x"}}}}
+    assert "probe: Δ recovery vs retrain (p)" in attack_table(results)
+    assert _failed_attacks({"models": {"ga": {"metrics": {}, "attacks": {"0": ok}}}}) == []
