@@ -18,13 +18,13 @@ measured (make run 665 s vs 667 s) and dropped.
 
 Memory: the SISA aggregate holds S models, and its relearning attack trains all of them (weights,
 gradients and two AdamW moments: 16 bytes a parameter). On SmolLM2 with S = 2 that attack peaks
-at 5.9 GiB in one process, where any other model's evaluation or attack peaks at 1.7-3.3 GiB; side
+at 5.8 GiB in one process, where any other model's evaluation or attack peaks at 1.7-3.2 GiB; side
 by side with another stage the experiment would pass 8 GB. So the aggregate is evaluated and
 attacked first, alone, in the main process on every thread, and the pool takes the other models.
 The workers keep glibc's default allocation (no reuse_freed_memory): the scoring pass's
 (batch, length, vocabulary) logits grow with the length-sorted batches, and a heap that keeps
-freed blocks could not reuse them for the next, larger batch (1.27 vs 1.04 GiB above the loaded
-model for SmolLM2 at batch 16; a whole SmolLM2 evaluation peaked at 1.73 GiB instead of 2.22).
+freed blocks could not reuse them for the next, larger batch (a SmolLM2 scoring pass at batch 16
+added 1267 MiB to the process, 1044 MiB without; a whole evaluation peaked at 1728 MiB, not 2222).
 The price is time: every block over 32 MiB is paged in afresh, the logits of each batch and of
 each step of the exposure walk. On the flagship (runs/smollm2-v4 against v2, training at the
 same speed) an evaluation stage took 157-167 s instead of 137-140 s and an attack stage 219-239 s
