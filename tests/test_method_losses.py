@@ -256,11 +256,13 @@ def test_idk_dpo_method_step_prefers_the_refusal():
     from unlearn.methods.idk_dpo import IdkDPO
 
     model, ref = tiny_lm(0), tiny_lm(0)
-    batch = {"forget": batch_of(random_tokens(6, 1)), "forget_idk": batch_of(random_tokens(6, 3)),
-             "retain": batch_of(random_tokens(6, 2))}
+    method, data = IdkDPO(IdkDPO.Config(alpha=0.0)), {"forget": random_tokens(6, 1), "forget_idk": random_tokens(6, 3)}
+    batch = {"forget": batch_of(data["forget"]), "forget_idk": batch_of(data["forget_idk"]),
+             "retain": batch_of(random_tokens(6, 2)),
+             "forget_ref": method.precompute(ref, data, 4, "cpu")["forget_ref"].batch(list(range(6)))}
     before = [sequence_logprob(forward_logits(model, batch[s]), batch[s]["labels"]).sum().item()
               for s in ("forget_idk", "forget")]
-    loss, logs = IdkDPO(IdkDPO.Config(alpha=0.0)).loss(model, ref, batch)
+    loss, logs = method.loss(model, ref, batch)
     assert math.isclose(logs["dpo"], math.log(2), rel_tol=1e-5) and abs(logs["reward_margin"]) < 1e-5
     grads(model, loss)
     with torch.no_grad():
@@ -269,6 +271,71 @@ def test_idk_dpo_method_step_prefers_the_refusal():
     after = [sequence_logprob(forward_logits(model, batch[s]), batch[s]["labels"]).sum().item()
              for s in ("forget_idk", "forget")]
     assert after[0] > before[0] and after[1] < before[1]
+
+
+def test_idk_dpo_precompute_is_the_per_batch_reference():
+    """`precompute` scores log π_ref of every forget post and refusal once; `batch` of its RowValues
+    gives the rows the loss used to score with the reference at each step (up to float rounding)."""
+    from unlearn.methods.idk_dpo import IdkDPO
+
+    ref = tiny_lm(2)
+    data = {"forget": random_tokens(11, 1), "forget_idk": random_tokens(11, 3, max_len=8)}
+    values = IdkDPO(IdkDPO.Config()).precompute(ref, data, 4, "cpu")["forget_ref"]
+    assert len(values) == 11
+    rows = [7, 0, 3]  # a training batch: any rows, any order
+    got = values.batch(rows)
+    for key, split in (("lose", "forget"), ("win", "forget_idk")):
+        with torch.no_grad():
+            b = data[split].batch(rows)
+            want = sequence_logprob(forward_logits(ref, b), b["labels"])
+        assert got[key].shape == (3,) and torch.allclose(got[key], want, atol=1e-5, rtol=0)
+
+
+def test_sequence_logprobs_order_and_values():
+    """Every example's summed log-prob, returned in the data's order although scored length-sorted,
+    equal to scoring each example alone."""
+    from unlearn.losses import sequence_logprobs
+
+    model, data = tiny_lm(0), random_tokens(9, 5, min_len=1, max_len=30)
+    got = sequence_logprobs(model, data, 4, "cpu")
+    with torch.no_grad():
+        want = torch.stack([sequence_logprob(forward_logits(model, data.batch([i])), data.batch([i])["labels"])[0]
+                            for i in range(len(data))])
+    assert got.shape == (9,) and torch.allclose(got, want, atol=1e-5, rtol=0)
+    assert len({round(v, 3) for v in got.tolist()}) == 9  # distinct examples, so the order is checked
+
+
+def test_rmu_layer_output_stops_after_layer_l():
+    """logits=False ends the forward after layer ℓ (later layers never run) with the same h_ℓ to the
+    bit; a DDP-style wrapper (`.module`) runs the whole model, since DDP's forward must complete."""
+    from unlearn.methods.rmu import layer_output
+
+    model = tiny_lm(0)
+    batch = batch_of(random_tokens(6, 1))
+    ran = []
+    handles = [block.register_forward_hook(lambda mod, a, out, i=i: ran.append(i))
+               for i, block in enumerate(model.model.layers)]
+    h_full, logits = layer_output(model, batch, 0)
+    assert ran == [0, 1] and logits.shape[-1] == model.config.vocab_size
+    ran.clear()
+    h_stop, none = layer_output(model, batch, 0, logits=False)
+    assert ran == [0] and none is None and torch.equal(h_stop, h_full)
+
+    class Wrapper(torch.nn.Module):  # stands in for DistributedDataParallel
+        def __init__(self, module):
+            super().__init__()
+            self.module = module
+
+        def forward(self, **kw):
+            return self.module(**kw)
+
+    ran.clear()
+    h_wrapped, none = layer_output(Wrapper(model), batch, 0, logits=False)
+    assert ran == [0, 1] and none is None and torch.equal(h_wrapped, h_full)
+    for h in handles:
+        h.remove()
+    # the hook is gone after a stopped forward: the next full forward runs every layer
+    assert layer_output(model, batch, 1)[1] is not None
 
 
 def test_idk_dpo_aligned_texts():

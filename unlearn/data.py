@@ -29,6 +29,21 @@ class TokenData:
         return collate([self.ids[i] for i in indices], self.pad_id)
 
 
+@dataclass(frozen=True)
+class RowValues:
+    """Values computed once per example of a split (e.g. a frozen model's log-probs), batched by
+    row like TokenData: `batch(indices)` gives `{name: values[indices]}`."""
+
+    values: dict[str, torch.Tensor]  # name -> (N, ...) tensor, row i for example i
+
+    def __len__(self) -> int:
+        return len(next(iter(self.values.values())))
+
+    def batch(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        rows = torch.as_tensor(indices, dtype=torch.long)
+        return {name: v[rows] for name, v in self.values.items()}
+
+
 def encode(tokenizer, texts: list[str], max_length: int) -> TokenData:
     """Encode texts as bos + tokens + eos (bos falls back to eos for tokenizers without one)."""
     bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id

@@ -43,6 +43,20 @@ def forward_logits(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 
+@torch.no_grad()
+def sequence_logprobs(model, data, batch_size: int, device) -> torch.Tensor:
+    """`sequence_logprob` of every example of `data` (a TokenData), (N,) on the CPU: the model in
+    eval mode, batches of `batch_size` cut from the examples sorted by length (little padding)."""
+    model.eval()
+    order = sorted(range(len(data)), key=lambda i: len(data.ids[i]))
+    out = torch.empty(len(data))
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        batch = {k: v.to(device) for k, v in data.batch(idx).items()}
+        out[idx] = sequence_logprob(forward_logits(model, batch), batch["labels"]).float().cpu()
+    return out
+
+
 def token_kl(ref_logits: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """KL(π_ref ‖ π_θ) over the vocabulary at each scored position, averaged per example, (B,).
 

@@ -6,6 +6,7 @@ of them, everything else does its work on the main process while the others wait
 """
 from __future__ import annotations
 
+import copy
 import os
 import time
 from dataclasses import dataclass, field
@@ -257,6 +258,10 @@ def apply_method(method, model, ref_model, splits: dict, train_cfg, seed: int, a
                  aligned: dict | None = None):
     """Run one method's optimisation on `model` in place (the contract test calls this too)."""
     params = method.setup(model) if hasattr(method, "setup") else None
+    if hasattr(method, "precompute"):  # e.g. IdkDPO's reference log-probs, once instead of every step
+        ref_model.to(acc.device)
+        aligned = {**(aligned or {}), **method.precompute(ref_model, {"forget": splits["forget"], **(aligned or {})},
+                                                          train_cfg.batch_size, acc.device)}
     result = train(model, splits, "forget", method.loss, train_cfg, seed, acc, ref_model=ref_model,
                    params=params, callback=callback, desc=f"unlearn {type(method).__name__}", aligned=aligned)
     if result.status == "ok" and hasattr(method, "finish"):
@@ -270,7 +275,7 @@ def _unlearn_stage(cfg, spec: MethodSpec, seed, start_model: Path, texts: dict, 
     if not method.trains:  # the model is the start model itself: point at it, copy nothing
         return {"status": "ok", "steps": 0, "model_path": os.path.relpath(start_model, out)}
     model, tok = load_model(start_model)
-    ref = load_model(start_model)[0] if method.needs_ref else None
+    ref = copy.deepcopy(model) if method.needs_ref else None  # the same weights, without a second load
     splits = {"forget": encode(tok, texts["forget"]["text"], cfg.model.max_length)}
     if method.needs_retain:
         splits["retain"] = encode(tok, texts["retain"]["text"], cfg.model.max_length)

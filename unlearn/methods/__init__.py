@@ -8,7 +8,10 @@ left as it is), an optional `setup(model)` that picks the trainable parameters, 
 an optional `finish(model, ref_model)` applied in place after training succeeds (a
 weight-space step such as task-vector negation), and an optional
 `aligned_texts(texts, langs, pii) -> {name: [text per forget text]}` whose splits are batched
-row by row with the forget batch (e.g. a refusal version of each forget text).
+row by row with the forget batch (e.g. a refusal version of each forget text), and an optional
+`precompute(ref_model, data, batch_size, device) -> {name: RowValues}`, called once before
+training with `data` = the forget split and the aligned splits: values of the frozen reference
+(e.g. its sequence log-probs), batched row by row with the forget batch like an aligned split.
 """
 from unlearn.methods.corpus_deletion import CorpusDeletion
 from unlearn.methods.ga import GradientAscent

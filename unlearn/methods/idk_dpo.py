@@ -12,15 +12,17 @@ are the same in both sequences and cancel exactly in each log-ratio difference, 
 alike. (With a BPE tokenizer the header's trailing space joins the next word, so the shared prefix
 ends at the colon; the rest is continuation on both sides.) Posts without a header (own corpora)
 get the bare refusal. The retain NLL (α = 1) is TOFU's regulariser.
+π_ref is frozen, so log π_ref(y_w) and log π_ref(y_l) are constants per forget post: they are
+scored once before training (`precompute`, as TRL's `precompute_ref_log_probs` does) instead of
+at every step; the values differ from per-step scoring only by float rounding (other padding).
 """
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
 
-import torch
-
-from unlearn.losses import batch_nll, dpo_loss, forward_logits, sequence_logprob, token_logprobs
+from unlearn.data import RowValues
+from unlearn.losses import batch_nll, dpo_loss, forward_logits, sequence_logprob, sequence_logprobs, token_logprobs
 
 REFUSALS = {
     "en": ["I'd rather not share anything personal here.", "I don't know.", "I can't say anything about that.",
@@ -64,15 +66,19 @@ class IdkDPO:
         """The preferred answer y_w of each forget post: its header + a refusal in its language."""
         return {"forget_idk": [refusal_for(t, lang) for t, lang in zip(texts, langs)]}
 
+    def precompute(self, ref_model, data, batch_size: int, device) -> dict[str, RowValues]:
+        """log π_ref of every forget post (y_l) and of its refusal (y_w), scored once: `forget_ref`."""
+        return {"forget_ref": RowValues({"lose": sequence_logprobs(ref_model, data["forget"], batch_size, device),
+                                         "win": sequence_logprobs(ref_model, data["forget_idk"], batch_size, device)})}
+
     def loss(self, model, ref_model, batch):
-        """DPO on (y_w = forget_idk row, y_l = forget row) pairs + α·NLL_r; logs NLLs, DPO and the margin."""
+        """DPO on (y_w = forget_idk row, y_l = forget row) pairs + α·NLL_r; logs NLLs, DPO and the margin.
+        The reference's log-probs come from `precompute` (batch["forget_ref"]), not from `ref_model`."""
         lose, win = batch["forget"], batch["forget_idk"]  # row i of one pairs with row i of the other
+        ref_l, ref_w = batch["forget_ref"]["lose"], batch["forget_ref"]["win"]  # (B,) each, same rows
         logp_l, mask_l = token_logprobs(forward_logits(model, lose), lose["labels"])  # (B, T_l-1)
         logp_l = logp_l.sum(dim=1)  # (B,)
         logp_w = sequence_logprob(forward_logits(model, win), win["labels"])  # (B,)
-        with torch.no_grad():  # the reference is frozen
-            ref_l = sequence_logprob(forward_logits(ref_model, lose), lose["labels"])  # (B,)
-            ref_w = sequence_logprob(forward_logits(ref_model, win), win["labels"])  # (B,)
         dpo = dpo_loss(logp_w, ref_w, logp_l, ref_l, self.cfg.beta)
         margin = self.cfg.beta * ((logp_w - ref_w) - (logp_l - ref_l))  # (B,) implicit reward margin
         retain_nll = batch_nll(model, batch["retain"])

