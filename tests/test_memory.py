@@ -66,3 +66,27 @@ def test_peak_memory_sums_this_process_and_its_children():
     assert memory.peak_mb >= both
     time.sleep(0.1)
     assert memory.sample() < both - 250  # the child is gone from the sum
+
+
+def test_freeze_long_lived_exempts_what_exists_and_still_collects_new_cycles():
+    import gc
+    import weakref
+
+    from unlearn.memory import freeze_long_lived
+
+    class Node:
+        pass
+
+    old = Node()
+    old.self = old  # a cycle alive at the freeze: exempt from collection from then on
+    try:
+        freeze_long_lived()
+        assert gc.get_freeze_count() > 0
+        new = Node()
+        new.self = new  # a cycle made after the freeze: collected as before
+        gone, kept = weakref.ref(new), weakref.ref(old)
+        del new, old
+        gc.collect()
+        assert gone() is None and kept() is not None
+    finally:
+        gc.unfreeze()

@@ -136,3 +136,34 @@ def test_early_stopping_on_the_forget_nll_bound():
     unbounded = train(tiny_lm(), {"train": random_tokens(16, 0)}, "train", nll_loss,
                       TrainConfig(lr=1e-3, epochs=10, batch_size=8, log_every=2), 0, make_accelerator(), callback=curve)
     assert unbounded.steps == 20
+
+
+def test_training_leaves_nothing_for_the_collector(monkeypatch):
+    """After train() the model, its gradients and the optimizer state are freed by reference
+    counting alone (train drops accelerate's references without a full collection, which the
+    experiment runs after timing each stage): with the collector off, weak references die."""
+    import gc
+    import weakref
+
+    optimizers = []
+    init = torch.optim.AdamW.__init__
+
+    def spy(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        optimizers.append(self)
+
+    monkeypatch.setattr(torch.optim.AdamW, "__init__", spy)
+    acc, model = make_accelerator(), tiny_lm(0)
+    gc.collect()
+    gc.disable()  # from here on only reference counting frees anything
+    try:
+        result = train(model, {"train": random_tokens(20, 1)}, "train", nll_loss,
+                       TrainConfig(lr=1e-3, max_steps=3, batch_size=8), 0, acc)
+        assert result.status == "ok"
+        state = next(iter(optimizers[0].state.values()))["exp_avg"]
+        alive = [weakref.ref(x) for x in (model, next(model.parameters()), optimizers.pop(), state)]
+        del model, state
+        assert [r() is None for r in alive] == [True] * 4
+    finally:
+        gc.enable()
+    assert acc.step == 0

@@ -220,9 +220,10 @@ def run_bench(quick: Path | None, smollm2: Path | None, with_smollm2: bool = Tru
     """Every figure with its target; `with_smollm2=False` skips the pretrained model's parts."""
     from unlearn.config import ROOT, load_config
     from unlearn.models import build_tiny, load_model
-    from unlearn.memory import reuse_freed_memory
+    from unlearn.memory import freeze_long_lived, reuse_freed_memory
 
     reuse_freed_memory()  # as the experiment's main process does
+    freeze_long_lived()
     torch.manual_seed(0)
     peak = roof()
     figs = {"roof_gflops": _figure(peak, "–", None, "GFLOP/s")}

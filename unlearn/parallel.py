@@ -89,6 +89,7 @@ def _merge(stages, record: dict) -> None:
 def _init(cfg, run_dir: str, seed: int) -> None:
     import torch
 
+    from unlearn.memory import freeze_long_lived
     from unlearn.pipeline import prepare
     from unlearn.stages import Stages
     from unlearn.train import deterministic_mode, make_accelerator
@@ -96,6 +97,7 @@ def _init(cfg, run_dir: str, seed: int) -> None:
     global _RUN
     torch.set_num_threads(1)
     deterministic_mode()  # glibc's default allocation, unlike the experiment (module docstring)
+    freeze_long_lived()
 
     def log(message, **kwargs):  # the parent already reported the shared stages
         if not message.startswith("[cached]"):

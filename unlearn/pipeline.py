@@ -23,7 +23,7 @@ from unlearn.losses import batch_nll
 from unlearn.methods import METHODS
 from unlearn.metrics.basic import nll
 from unlearn.measure import compare, evaluate_stage
-from unlearn.memory import PeakMemory, reuse_freed_memory
+from unlearn.memory import PeakMemory, freeze_long_lived, reuse_freed_memory
 from unlearn.parallel import measure_models
 from unlearn.metrics.evaluate import EvalPlan, make_plan
 from unlearn.metrics.scoring import score, token_logprobs
@@ -50,6 +50,7 @@ def run_experiment(cfg: Config, run_dir: Path, config_path: str = "", debug: boo
     start = time.perf_counter()
     deterministic_mode()
     reuse_freed_memory()
+    freeze_long_lived()
     acc = make_accelerator()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

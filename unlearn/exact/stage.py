@@ -77,11 +77,12 @@ def check_sisa(cfg: Config, run_dir: Path) -> list[dict]:
     users with the same seeds (stage sisa-scratch). Every other stage is reused from the run."""
     from unlearn.pipeline import prepare  # late import: the pipeline imports this module
     from unlearn.stages import Stages
-    from unlearn.memory import reuse_freed_memory
+    from unlearn.memory import freeze_long_lived, reuse_freed_memory
     from unlearn.train import deterministic_mode, make_accelerator
 
     deterministic_mode()
     reuse_freed_memory()
+    freeze_long_lived()
     acc = make_accelerator()
     stages = Stages(Path(run_dir), acc)
     out = []
