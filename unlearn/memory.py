@@ -31,8 +31,8 @@ def freeze_long_lived() -> None:
     modules (~500,000 with torch and transformers), which live as long as the process anyway.
 
     A full collection traverses every tracked object: ~0.2 s here, and the experiment runs one
-    after every stage and attack (release_freed_memory), ~45 a seed on the quick experiment; after
-    the freeze one takes ~1 ms plus what later imports added. Objects created later are collected
+    after every stage and every attack (release_freed_memory), about 100 a seed on the quick
+    experiment; after the freeze one takes ~1 ms plus what later imports added. Objects created later are collected
     as before, so no memory is kept that was not before.
     """
     gc.collect()

@@ -155,8 +155,8 @@ def release_prepared(accelerator: Accelerator) -> None:
     """Drop accelerate's references to the model and optimizer it prepared, as its free_memory
     does, but without free_memory's full garbage collection. Reference counting frees the model,
     its gradients and the optimizer state once these lists let go (tests/test_train.py checks it
-    with the collector off); the collection cost ~0.2 s, inside the timed stage: 15-25% of the
-    quick experiment's shortest unlearning stages. The experiment collects after timing each
+    with the collector off); the collection cost ~0.2 s, inside the timed stage: up to a quarter
+    of the quick experiment's shortest unlearning stages (ga). The experiment collects after timing each
     stage and each attack instead (memory.release_freed_memory).
     """
     for name in ("_models", "_optimizers", "_schedulers", "_dataloaders"):
