@@ -12,7 +12,7 @@ from helpers import random_tokens, tiny_lm
 from unlearn.config import TrainConfig
 from unlearn.losses import forward_logits, sequence_nll
 from unlearn.methods import METHODS
-from unlearn.pipeline import apply_method
+from unlearn.methods.stage import apply_method
 from unlearn.train import make_accelerator
 
 # name -> (ascent-type: forget NLL must rise, parameters expected to change: "all" or a name filter)

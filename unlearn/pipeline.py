@@ -6,8 +6,6 @@ of them, everything else does its work on the main process while the others wait
 """
 from __future__ import annotations
 
-import copy
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,21 +19,19 @@ from unlearn.data import encode
 from unlearn.exact.stage import sisa_stages, with_retrain_cost
 from unlearn.losses import batch_nll
 from unlearn.methods import METHODS
+from unlearn.methods.stage import CURVE_EXAMPLES, unlearn_stage
 from unlearn.metrics.basic import nll
 from unlearn.measure import compare, evaluate_stage
 from unlearn.memory import PeakMemory, freeze_long_lived, reuse_freed_memory
 from unlearn.parallel import measure_models
 from unlearn.metrics.evaluate import EvalPlan, make_plan
-from unlearn.metrics.scoring import score, token_logprobs
+from unlearn.metrics.scoring import score
 from unlearn.models import build_base, load_model
 from unlearn.results import assemble_results, run_record
 from unlearn.sequential import round_texts
 from unlearn.stages import Stages, write_json_atomic
-from unlearn.train import deterministic_mode, make_accelerator, save_log, train
+from unlearn.train import deterministic_mode, make_accelerator, save_outcome, train
 from unlearn.tuning import RULE, describe, select, validation_indices, variants
-
-CURVE_EXAMPLES = 32  # examples per split for the unlearning curves (scored every log_every steps)
-
 
 class PipelineError(RuntimeError):
     """The experiment cannot go on (e.g. fine-tuning itself diverged)."""
@@ -157,7 +153,7 @@ def _unlearn(run: SeedRun, spec: MethodSpec, start: tuple, debug: bool, round_: 
     start_model = (start_dir / start_info["model_path"]).resolve()
     try:
         return run.stages.run(f"unlearn-{spec.name}" + (f"-r{round_}" if round_ else ""), key,
-                              lambda out: _unlearn_stage(cfg, spec, run.seed, start_model, texts, out, run.acc))
+                              lambda out: unlearn_stage(cfg, spec, run.seed, start_model, texts, out, run.acc))
     except Exception as err:  # one broken method never sinks the experiment
         if debug:
             raise
@@ -237,67 +233,9 @@ def _finetune_stage(cfg, seed, base_dir, corpus, split, out, acc) -> dict:
     data = encode(tok, corpus.texts[split]["text"], cfg.model.max_length)
     result = train(model, {"train": data}, "train", _nll_loss, cfg.finetune, seed, acc,
                    desc=f"fine-tune on {split}")
-    return _save_outcome(result, model, tok, out, acc)
-
-
-def _save_outcome(result, model, tok, out, acc) -> dict:
-    """Write the training log and (unless it diverged) the model; return the stage outcome."""
-    if acc.is_main_process:
-        save_log(result, out / "train_log.json")
-        if result.status == "ok":
-            model.save_pretrained(out / "model", safe_serialization=True)
-            tok.save_pretrained(out / "model")
-    return {"status": result.status, "message": result.message, "steps": result.steps, "model_path": "model"}
+    return save_outcome(result, model, tok, out, acc)
 
 
 def _nll_loss(model, ref_model, batch):
     nll = batch_nll(model, batch["train"])
     return nll, {}
-
-
-def apply_method(method, model, ref_model, splits: dict, train_cfg, seed: int, acc, callback=None,
-                 aligned: dict | None = None):
-    """Run one method's optimisation on `model` in place (the contract test calls this too)."""
-    params = method.setup(model) if hasattr(method, "setup") else None
-    if hasattr(method, "precompute"):  # e.g. IdkDPO's reference log-probs, once instead of every step
-        ref_model.to(acc.device)
-        aligned = {**(aligned or {}), **method.precompute(ref_model, {"forget": splits["forget"], **(aligned or {})},
-                                                          train_cfg.batch_size, acc.device)}
-    result = train(model, splits, "forget", method.loss, train_cfg, seed, acc, ref_model=ref_model,
-                   params=params, callback=callback, desc=f"unlearn {type(method).__name__}", aligned=aligned)
-    if result.status == "ok" and hasattr(method, "finish"):
-        method.finish(model, ref_model)  # a weight-space step after training (task-vector negation)
-    return result
-
-
-def _unlearn_stage(cfg, spec: MethodSpec, seed, start_model: Path, texts: dict, out, acc) -> dict:
-    """Apply one method to a fresh copy of `start_model` (the original, or the previous round's)."""
-    method = METHODS[spec.name](spec.params)
-    if not method.trains:  # the model is the start model itself: point at it, copy nothing
-        return {"status": "ok", "steps": 0, "model_path": os.path.relpath(start_model, out)}
-    model, tok = load_model(start_model)
-    ref = copy.deepcopy(model) if method.needs_ref else None  # the same weights, without a second load
-    splits = {"forget": encode(tok, texts["forget"]["text"], cfg.model.max_length)}
-    if method.needs_retain:
-        splits["retain"] = encode(tok, texts["retain"]["text"], cfg.model.max_length)
-    aligned = {}
-    if hasattr(method, "aligned_texts"):  # e.g. IdkDPO's refusal version of each forget text
-        forget = texts["forget"]
-        aligned = {name: encode(tok, rows, cfg.model.max_length)
-                   for name, rows in method.aligned_texts(forget["text"], forget["lang"], forget["pii"]).items()}
-    curve_data = {s: encode(tok, texts[s]["text"][:CURVE_EXAMPLES], cfg.model.max_length)
-                  for s in ("forget", "retain")}
-
-    spent = [0.0]  # seconds in the curve: our instrumentation, not the method's cost ...
-
-    def curve(step, unwrapped):  # the unlearning curve: forget and retain NLL over steps
-        start = time.perf_counter()
-        point = {f"{s}_nll_eval": float(np.mean([-lp.mean() for lp in token_logprobs(
-                     unwrapped, d, cfg.eval.batch_size, acc.device)])) for s, d in curve_data.items()}
-        spent[0] += time.perf_counter() - start
-        return point
-
-    result = apply_method(method, model, ref, splits, spec.train, seed, acc, callback=curve, aligned=aligned)
-    # ... unless the method stops on it (stop_forget_nll): then it is part of the method
-    return {**_save_outcome(result, model, tok, out, acc),
-            "instrument_s": 0.0 if spec.train.stop_forget_nll > 0 else spent[0]}

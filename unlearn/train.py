@@ -203,3 +203,13 @@ def save_log(result: TrainResult, path: Path) -> None:
     """Write the per-step log and outcome as JSON."""
     path.write_text(json.dumps({"status": result.status, "steps": result.steps,
                                 "message": result.message, "log": result.log}, indent=1))
+
+
+def save_outcome(result, model, tok, out, acc) -> dict:
+    """Write the training log and (unless it diverged) the model; return the stage outcome."""
+    if acc.is_main_process:
+        save_log(result, out / "train_log.json")
+        if result.status == "ok":
+            model.save_pretrained(out / "model", safe_serialization=True)
+            tok.save_pretrained(out / "model")
+    return {"status": result.status, "message": result.message, "steps": result.steps, "model_path": "model"}
