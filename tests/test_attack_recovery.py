@@ -1,43 +1,27 @@
-"""Recovery against the retrain control, on hand-built attack arrays; attack config checks."""
+"""Post-attack levels and recoveries on hand-built attack arrays; attack config checks; the
+report's attack table."""
 import numpy as np
 import pytest
-from scipy.stats import wilcoxon
 
 from unlearn.attacks import ATTACKS, baseline_of, headline
-from unlearn.attacks.recovery import paired_test, recovery, recovery_metrics, summarize_attack
+from unlearn.attacks.recovery import level, level_metrics, summarize_attack
 from unlearn.config import AttackConfig, ConfigError, load_config
 
 SMOKE = "configs/experiments/smoke.yaml"
 
 
-def test_recovery_is_attacked_minus_baseline_per_item():
-    arrays = {"plain": {"forget.x": np.array([0.1, 0.5, 0.2])}, "hard": {"forget.x": np.array([0.4, 0.5, 0.1])}}
-    np.testing.assert_allclose(recovery(arrays, "plain", "hard", "forget.x"), [0.3, 0.0, -0.1])
-    assert recovery(arrays, "plain", "hard", "forget.y") is None
-
-
-def test_paired_test_is_scipy_wilcoxon_and_handles_no_difference():
-    rng = np.random.default_rng(0)
-    a, b = rng.normal(0.5, 1, 40), rng.normal(0, 1, 40)
-    diff, p = paired_test(a, b)
-    assert diff == pytest.approx(float((a - b).mean()))
-    assert p == pytest.approx(float(wilcoxon(a - b).pvalue))
-    assert paired_test(np.ones(5), np.ones(5)) == (0.0, 1.0)
-    assert np.isnan(paired_test(np.array([np.nan, 1.0]), np.array([0.0, np.nan]))[1])  # no paired item left
-
-
-def test_recovery_metrics_against_the_control():
-    # method: the attack brings back +1 on every item; retrain: +0 -> suppressed-looking
-    method = {"b_steps0": {"forget.x": np.zeros(12)}, "b_steps50": {"forget.x": np.ones(12)}}
-    control = {"b_steps0": {"forget.x": np.zeros(12)}, "b_steps50": {"forget.x": np.zeros(12)}}
-    out = recovery_metrics("relearn", "forget.x", {"b_steps50": "b_steps0"}, method, control, "b_steps50")
-    assert out["attacks.relearn.b_steps50.recovery"] == 1.0
-    assert out["attacks.relearn.recovery_vs_retrain"] == 1.0
-    assert out["attacks.relearn.recovery_vs_retrain_p"] < 0.01
-    same = recovery_metrics("relearn", "forget.x", {"b_steps50": "b_steps0"}, control, control, "b_steps50")
-    assert same["attacks.relearn.recovery_vs_retrain"] == 0.0 and same["attacks.relearn.recovery_vs_retrain_p"] == 1.0
-    summary = summarize_attack("relearn", method)
-    assert summary == {"attacks.relearn.b_steps0.forget.x": 0.0, "attacks.relearn.b_steps50.forget.x": 1.0}
+def test_post_attack_level_and_recovery_by_hand():
+    arrays = {"b_steps0": {"forget.x": np.array([0.1, 0.5, np.nan])}, "b_steps25": {"forget.x": np.array([0.2, 0.6, 0.4])},
+              "b_steps50": {"forget.x": np.array([0.4, 0.5, 0.1])}}
+    assert level(arrays, "b_steps50", "forget.x") == pytest.approx(1.0 / 3)
+    assert level(arrays, "b_steps0", "forget.x") == pytest.approx(0.3)  # NaN items left out
+    assert level(arrays, "b_steps50", "forget.y") is None
+    out = level_metrics("relearn", "forget.x", {"b_steps25": "b_steps0", "b_steps50": "b_steps0"}, arrays, "b_steps50")
+    assert out["attacks.relearn.level"] == pytest.approx(1.0 / 3)
+    assert out["attacks.relearn.recovery"] == pytest.approx(1.0 / 3 - 0.3)
+    assert out["attacks.relearn.b_steps25.recovery"] == pytest.approx(0.4 - 0.3)
+    summary = summarize_attack("relearn", {"b_steps0": {"forget.x": np.zeros(2), "forget.loss_score": np.ones(2)}})
+    assert summary == {"attacks.relearn.b_steps0.forget.x": 0.0}  # scores feed other numbers, not reported
 
 
 def test_baselines_and_headlines():
@@ -63,13 +47,15 @@ def test_bad_attack_settings_name_the_key(override, fragment):
 
 def test_report_attack_table_from_results_alone():
     from unlearn.report import all_metrics_table, attack_table
+    reps = {"0": [{"attacks.relearn.level": -3.0}, {"attacks.relearn.level": -2.8}]}
     results = {"models": {
         "base": {"metrics": {"forget.nll": 7.0}},
-        "retrain": {"metrics": {"attacks.relearn.recovery_vs_retrain": 0.0, "attacks.relearn.recovery_vs_retrain_p": 1.0}},
-        "ga": {"metrics": {"attacks.relearn.recovery_vs_retrain": 0.69, "attacks.relearn.recovery_vs_retrain_p": 8e-18,
-                           "attacks.relearn.b_steps50.forget.nll": 0.79}}}}
+        "retrain": {"metrics": {"attacks.relearn.level": -2.9}, "replicates": reps},
+        "ga": {"metrics": {"attacks.relearn.level": -2.21, "attacks.relearn.b_steps50.forget.nll": 0.79},
+               "per_seed": {"0": {"attacks.relearn.level": -2.21}}}},
+        "verdict": {"ga": {"parts": [{"key": "attacks.relearn.level", "p_adjusted": 8e-4}]}}}
     table = attack_table(results)
-    assert "| ga | +0.690 (8e-18) |" in table and "| retrain | +0.000 (1) |" in table and "base" not in table
+    assert "| ga | +0.690 (0.0008) |" in table and "| retrain |" not in table and "base" not in table
     assert "attacks." not in all_metrics_table(results)  # attack keys stay out of the long table
     assert attack_table({"models": {"base": {"metrics": {}}}}) == ""
 
@@ -78,8 +64,8 @@ def test_a_failed_attack_is_named_in_the_report_not_left_blank():
     from unlearn.report import _failed_attacks, attack_table
     ok = {"relearn": {"status": "ok"}, "quantize": {"status": "ok"}}
     results = {"models": {
-        "retrain": {"metrics": {"attacks.relearn.recovery_vs_retrain": 0.0, "attacks.relearn.recovery_vs_retrain_p": 1.0},
-                    "attacks": {"0": ok}},
+        "retrain": {"metrics": {"attacks.relearn.level": -3.0}, "attacks": {"0": ok},
+                    "replicates": {"0": [{"attacks.relearn.level": -3.0}]}},
         "sisa": {"metrics": {}, "attacks": {"0": {**ok, "relearn": {"status": "failed", "message": "ValueError: boom"}}}},
         "ga": {"metrics": {}, "attacks": {"0": ok}}}}  # ran, but no recovery figure: a plain gap
     table = attack_table(results)
@@ -89,5 +75,5 @@ def test_a_failed_attack_is_named_in_the_report_not_left_blank():
         "- `sisa` relearn (seed 0): ValueError: boom", ""]
     # an attack that failed on every model still gets its column
     results["models"]["retrain"] = {"metrics": {}, "attacks": {"0": {"probe": {"status": "failed", "message": "x"}}}}
-    assert "probe: Δ recovery vs retrain (p)" in attack_table(results)
+    assert "probe: Δ level vs retrain (p adj.)" in attack_table(results)
     assert _failed_attacks({"models": {"ga": {"metrics": {}, "attacks": {"0": ok}}}}) == []

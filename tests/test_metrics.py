@@ -155,7 +155,8 @@ def test_fast_auc_matches_scikit_learn_and_tpr_at_low_fpr():
     a, b = rng.normal(1, 1, 50).round(1), rng.normal(0, 1, 70).round(1)  # rounding makes ties
     assert mia.auc_fast(a, b) == pytest.approx(mia.auc(a, b), abs=1e-12)
     idx_a, idx_b = rng.integers(0, 50, (20, 50)), rng.integers(0, 70, (20, 70))  # bootstrap resamples
-    np.testing.assert_allclose(mia.auc_resampled(a, b, idx_a, idx_b),
+    counts = lambda idx, n: np.stack([np.bincount(row, minlength=n) for row in idx]).astype(float)  # noqa: E731
+    np.testing.assert_allclose(mia.auc_weighted(a, b, counts(idx_a, 50), counts(idx_b, 70)),
                                [mia.auc_fast(a[i], b[j]) for i, j in zip(idx_a, idx_b)], rtol=0, atol=1e-12)
     # members 5, 4, 3; 100 non-members 3.5, 1, 0, 0, ...: at FPR 0 two members pass, at 1% all three
     assert mia.tpr_at_fpr(np.array([5.0, 4.0, 3.0]), np.r_[3.5, 1.0, np.zeros(98)], 0.009) == pytest.approx(2 / 3)
@@ -197,17 +198,33 @@ def test_pii_spans_greedy_and_probabilistic_extraction_by_hand():
 
 def test_relative_metrics_by_hand():
     from scipy.stats import ks_2samp
-    model = {"forget.truth_ratio": np.array([0.1, 0.2, 0.3]), "forget.nll": np.array([1.0, 1.5]),
+    # truth ratios of three users (u1 asked twice): per user 0.1, 0.25, 0.3 under the model
+    model = {"forget.truth_ratio": np.array([0.1, 0.2, 0.3, 0.3]), "forget.nll": np.array([1.0, 1.5]),
              "holdout.nll": np.array([2.0, 2.5]), "general.probe_correct": np.array([1.0, 0.0, 0.0])}
-    retrain = {"forget.truth_ratio": np.array([0.8, 0.9, 1.1, 1.2])}
+    users = {"forget.truth_ratio": np.array(["u0", "u1", "u1", "u2"]), "forget.nll": np.array(["u0", "u1"]),
+             "holdout.nll": np.array(["h0", "h1"])}
+    # two reference models: per user (0.8, 1.0), (0.9, 1.1), (1.2, 1.2) -> means 0.9, 1.0, 1.2
+    ref = [({"forget.truth_ratio": np.array([0.8, 0.9, 0.9, 1.2])}, {"forget.mia_mink40_auc": 0.6}, users),
+           ({"forget.truth_ratio": np.array([1.0, 1.1, 1.1, 1.2])}, {"forget.mia_mink40_auc": 0.4}, users)]
     base = {"forget.nll": np.array([3.0, 3.0]), "holdout.nll": np.array([2.5, 2.5]),
             "general.probe_correct": np.array([1.0, 1.0, 0.0])}
     metrics = {"forget.mia_mink40_auc": 0.9, "retain.nll": math.log(2.0)}
-    out, ci = relative.relative_metrics(model, metrics, base, retrain, {"forget.mia_mink40_auc": 0.6}, 0, 50)
-    assert out["forget_quality"] == pytest.approx(ks_2samp([0.1, 0.2, 0.3], [0.8, 0.9, 1.1, 1.2]).pvalue)
-    assert out["privleak"] == pytest.approx(50.0)  # (0.9 - 0.6) / 0.6 * 100
+    ci_in = {"forget.mia_mink40_auc": [0.8, 0.95]}
+    out, ci = relative.relative_metrics(model, metrics, ci_in, users, base, ref, 0, 50)
+    # one-sided, per user: the model's ratios lie below every reference user's -> D+ = 1
+    want = ks_2samp([0.1, 0.25, 0.3], [0.9, 1.0, 1.2], alternative="greater")
+    assert out["forget_quality"] == pytest.approx(want.pvalue) and out["forget_quality_d"] == 1.0
+    assert out["forget_quality_users"] == 3.0
+    # MUSE: forget texts are the non-members, so AUC_MUSE = 1 - ours: (0.1 - 0.5) / 0.5 * 100 = -80
+    assert out["privleak"] == pytest.approx(-80.0)
+    assert ci["privleak"] == pytest.approx([(0.05 - 0.5) / 0.5 * 100, (0.2 - 0.5) / 0.5 * 100])
+    # an untouched model (ours 0.998) against a retrain at 0.5 is near -100, as in MUSE
+    assert relative.privleak(0.998, None, [0.5])[0] == pytest.approx(-99.6)
     # reference scores: forget 2.0, 1.5 vs holdout 0.5, 0.0 -> perfectly separated
     assert out["forget.mia_ref_auc"] == pytest.approx(1.0)
     assert out["utility.general_accuracy"] == pytest.approx(0.5)  # probes the base got right: 1 of 2
     # harmonic mean of exp(-ln 2) = 0.5 and 0.5
     assert out["utility.model_utility"] == pytest.approx(0.5)
+    # the other direction: a model that forgot more than the reference is no evidence of memorization
+    high = relative.forget_quality({"u0": 2.0, "u1": 2.1}, [{"u0": 1.0, "u1": 1.1}])
+    assert high["forget_quality"] == pytest.approx(1.0) and high["forget_quality_d"] == 0.0

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from unlearn.config import load_config
+from unlearn.metrics import bounds
 from unlearn.methods import METHODS
 from unlearn.pipeline import run_experiment
 
@@ -30,10 +31,11 @@ def smoke_run(tmp_path_factory):
 def test_results_follow_the_contract(smoke_run):
     run_dir, results = smoke_run
     on_disk = json.loads((run_dir / "results.json").read_text())
-    assert on_disk["models"].keys() == results["models"].keys() == {"base", "original", "retrain", "sisa", *METHODS}
+    assert on_disk["models"].keys() == results["models"].keys() == {"base", "original", "retrain", "retrain_null",
+                                                                    "sisa", *METHODS}
     assert {"experiment", "seeds", "models", "verdict", "meta"} <= on_disk.keys()
     for name, m in on_disk["models"].items():
-        assert m["status"] == "ok" and m["kind"] in ("base", "original", "retrain", "approximate", "exact")
+        assert m["status"] == "ok" and m["kind"] in ("base", "original", "retrain", "control", "approximate", "exact")
         assert {"forget.nll", "retain.nll", "holdout.nll", "forget.mia_loss_auc"} <= m["metrics"].keys()
         assert m["cost"]["wall_s"] >= 0 and all(len(v) == 2 for v in m["ci"].values())
         # the unlearning curve's scoring is instrumentation, kept out of a training method's cost
@@ -76,8 +78,23 @@ def test_every_model_gets_the_whole_measurement_suite(smoke_run):
         assert SUITE_KEYS <= m["metrics"].keys(), (name, SUITE_KEYS - m["metrics"].keys())
         assert "utility.general_accuracy" not in m["metrics"]  # the from-scratch base answers no probe
     models = results["models"]
-    assert models["retrain"]["metrics"]["forget_quality"] == 1.0  # KS of retrain against itself
-    assert models["retrain"]["metrics"]["privleak"] == 0.0
+    # the reference: two replicates (smoke.yaml), each compared with the other; their mean in metrics
+    reps = models["retrain"]["replicates"]["0"]
+    assert len(reps) == 2 and models["retrain_null"]["kind"] == "control"
+    assert models["retrain"]["metrics"]["forget.nll"] == pytest.approx(np.mean([r["forget.nll"] for r in reps]))
+    assert reps[0]["privleak"] == pytest.approx(
+        ((1 - reps[0]["forget.mia_mink40_auc"]) - (1 - reps[1]["forget.mia_mink40_auc"]))
+        / (1 - reps[1]["forget.mia_mink40_auc"]) * 100)
+    assert models["original"]["metrics"]["privleak"] < 0  # MUSE's sign: memorized forget texts leak negative
+    assert {"forget_quality", "forget_quality_d", "forget_quality_users"} <= models["ga"]["metrics"].keys()
+    for name, m in models.items():  # no interval leaves its metric's range
+        for key, (lo, hi) in m["ci"].items():
+            low, high = bounds(key)
+            assert low - 1e-9 <= lo <= hi <= high + 1e-9, (name, key)
+    # the verdict: every judged model, with the null control among them
+    assert set(results["verdict"]) == {"retrain_null", "sisa", *METHODS}
+    assert results["verdict"]["corpus_deletion"]["verdict"] == "not removed"
+    assert all(v["verdict"] in ("removed", "suppressed", "not removed", "inconclusive") for v in results["verdict"].values())
     with np.load(run_dir / models["original"]["eval_dirs"]["0"] / "per_example.npz") as arrays:
         assert len(arrays["forget.nll"]) > 0 and len(arrays["forget.exposure"]) > 0  # the per-item arrays
 
@@ -92,11 +109,10 @@ def test_every_attack_runs_on_every_model_but_base(smoke_run):
         assert {a: r["status"] for a, r in m["attacks"]["0"].items()} == {a: "ok" for a in ATTACKS}
         for key in ("attacks.relearn.b_steps5.forget.nll", "attacks.quantize.int4.forget.pii_extraction",
                     "attacks.prompting.kshot.forget.qa_answer_prob", "attacks.sampling.n3.forget.pii_extraction",
-                    "attacks.relearn.recovery_vs_retrain", "attacks.relearn.recovery_vs_retrain_p",
-                    "attacks.quantize.recovery_vs_retrain_p"):
+                    "attacks.relearn.level", "attacks.relearn.recovery", "attacks.quantize.level"):
             assert key in m["metrics"], (name, key)
-    retrain = results["models"]["retrain"]["metrics"]  # the control against itself
-    assert retrain["attacks.relearn.recovery_vs_retrain"] == 0.0 and retrain["attacks.relearn.recovery_vs_retrain_p"] == 1.0
+    for replicate in results["models"]["retrain"]["replicates"]["0"]:  # every reference model is attacked too
+        assert "attacks.relearn.level" in replicate and "attacks.quantize.level" in replicate
 
 
 def test_sisa_is_an_exact_row_and_its_deletion_is_bit_identical_to_training_without_the_users(smoke_run):
@@ -118,6 +134,7 @@ def test_two_worker_processes_measure_like_one(smoke_run):
     run_dir, results = smoke_run
     again = run_experiment(load_config(SMOKE, ["eval.workers=2"]), run_dir, str(SMOKE))
     folders = [d for m in results["models"].values() for k in ("eval_dirs", "attack_dirs") for d in m.get(k, {}).values()]
+    folders += [d for reps in results["models"]["retrain"]["replicate_dirs"].values() for r in reps for d in r.values()]
     assert again["meta"]["stages"]["built"] == len(set(folders))  # corpus_deletion's are original's
     for name, m in again["models"].items():
         want = results["models"][name]["metrics"]

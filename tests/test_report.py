@@ -10,10 +10,11 @@ from unlearn.report.tables import export, main_table
 from unlearn.report.verdict import verdicts
 
 
-def _model(kind, auc, utility, wall, per_seed=None):
-    m = {"kind": kind, "status": "ok", "cost": {"wall_s": wall, "steps": 10},
-         "metrics": {"forget.mia_loss_auc": auc, "utility.model_utility": utility, "forget_quality": 0.5,
-                     "retain.nll": 1.0 + utility},
+def _model(kind, auc, utility, wall, relearn=-3.0):
+    metrics = {"forget.mia_loss_auc": auc, "utility.model_utility": utility, "forget_quality": 0.5,
+               "retain.nll": 1.0 + utility, "attacks.relearn.level": relearn}
+    m = {"kind": kind, "status": "ok", "cost": {"wall_s": wall, "steps": 10}, "metrics": metrics,
+         "per_seed": {"0": dict(metrics)},
          "ci": {"forget.mia_loss_auc": [auc - 0.05, auc + 0.05]},
          "curves": {"0": {"roc_forget": {"fpr": [0.0, 0.001, 0.5, 1.0], "tpr": [0.0, 0.1, 0.8, 1.0]},
                           "unlearning": [{"step": 1, "forget_nll_eval": 1.0, "retain_nll_eval": 1.0},
@@ -22,12 +23,13 @@ def _model(kind, auc, utility, wall, per_seed=None):
 
 
 def _results():
-    models = {"original": _model("original", 0.99, 0.07, 60.0), "retrain": _model("retrain", 0.40, 0.03, 50.0),
-              "sisa": {**_model("exact", 0.35, 0.01, 40.0)},
-              "ga": _model("approximate", 0.80, 0.02, 5.0),       # far from retrain: not removed
-              "npo": _model("approximate", 0.42, 0.06, 10.0)}     # inside the interval: removed
-    models["npo"]["metrics"].update({"attacks.relearn.recovery_vs_retrain": 0.3,
-                                     "attacks.relearn.recovery_vs_retrain_p": 1e-6})  # ... but relearns
+    retrain = _model("retrain", 0.40, 0.03, 50.0)  # the reference: three replicates around it
+    retrain["replicates"] = {"0": [dict(retrain["metrics"], **{"forget.mia_loss_auc": a, "attacks.relearn.level": r})
+                                   for a, r in ((0.38, -3.1), (0.40, -3.0), (0.42, -2.9))]}
+    models = {"original": _model("original", 0.99, 0.07, 60.0, relearn=-1.0), "retrain": retrain,
+              "sisa": _model("exact", 0.35, 0.01, 40.0),
+              "ga": _model("approximate", 0.80, 0.02, 5.0),        # far from retrain: not removed
+              "npo": _model("approximate", 0.42, 0.06, 10.0, relearn=-1.5)}  # like retrain, but relearns
     models["sisa"]["cost"]["speedup_vs_retrain"] = 1.25
     return {"experiment": "hand", "seeds": [0], "models": models, "verdict": verdicts(models),
             "meta": {"config_path": "configs/x.yaml", "device": "cpu", "processes": 1, "wall_s": 1.0,
@@ -53,7 +55,7 @@ def test_exports_in_every_format(tmp_path):
     assert {"main.md", "main.csv", "main.tex", "verdict.csv", "cost.tex", "attacks.md", "tables.json"} <= names
     assert "tuning.csv" not in names  # no tuning in these results: no empty table
     rows = list(csv.reader(io.StringIO((tmp_path / "verdict.csv").read_text())))
-    assert rows[0][:2] == ["method", "verdict"]
+    assert rows[0][:2] == ["model", "verdict"]
     assert {r[0]: r[1] for r in rows[1:]} == {"sisa": "removed", "ga": "not removed", "npo": "suppressed"}
     tex = (tmp_path / "verdict.tex").read_text()
     assert r"\textbf{suppressed}" in tex and r"\toprule" in tex and "**" not in tex
@@ -66,12 +68,16 @@ def test_answer_to_the_claim_names_each_outcome_with_its_cost():
     text = answer(_results())
     assert "SISA (sisa) does so too, at 0.80× retrain's time for the deletion" in text
     assert "*suppressed*: npo (0.20× retrain's time)" in text and "*not removed*: ga (0.10× retrain's time)" in text
-    assert "No approximate method removed the data" in text and "2410.08827" in text and "2505.24379" in text
+    assert "No approximate method was shown to remove the data" in text and "2410.08827" in text and "2505.24379" in text
+    assert "This run has no null control" in text
     results = _results()
-    for key in ("attacks.relearn.recovery_vs_retrain", "attacks.relearn.recovery_vs_retrain_p"):
-        del results["models"]["npo"]["metrics"][key]
+    npo = results["models"]["npo"]
+    npo["metrics"]["attacks.relearn.level"] = npo["per_seed"]["0"]["attacks.relearn.level"] = -3.0  # as retrain
     results["verdict"] = verdicts(results["models"])
     assert "*removed*: npo" in answer(results) and "No approximate method" not in answer(results)
+    del npo["per_seed"]["0"]["attacks.relearn.level"]  # the attack did not run: nothing is shown
+    results["verdict"] = verdicts(results["models"])
+    assert results["verdict"]["npo"]["verdict"] == "inconclusive" and "relearn (missing)" in results["verdict"]["npo"]["reason"]
 
 
 def test_summary_is_terminal_width_and_rebuild_writes_everything(tmp_path):

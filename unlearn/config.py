@@ -142,6 +142,22 @@ class SisaConfig:
 
 
 @dataclass(frozen=True)
+class RetrainConfig:
+    """The retrain reference: models trained on the retain users only, with the original's recipe."""
+
+    replicates: int = 3  # reference models per seed, differing only in their training seed
+    null_control: bool = True  # one more replicate, held out of the reference and judged like a method
+
+
+@dataclass(frozen=True)
+class VerdictConfig:
+    """How every judged model is tested against the retrain reference (report/verdict.py)."""
+
+    alpha: float = 0.05  # family-wise error rate of each model's tests (Holm), and the TOST level
+    margin: float = 4.0  # equivalence margin, in standard deviations of retrain-minus-retrain differences
+
+
+@dataclass(frozen=True)
 class TuningConfig:
     """Fair tuning: the same rule for every method, applied on validation texts only."""
 
@@ -160,6 +176,8 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     attacks: AttackConfig = field(default_factory=AttackConfig)
     sisa: SisaConfig = field(default_factory=SisaConfig)
+    retrain: RetrainConfig = field(default_factory=RetrainConfig)
+    verdict: VerdictConfig = field(default_factory=VerdictConfig)
     tune: bool = False  # sweep each method's `grid` and keep the variant the tuning rule picks
     tuning: TuningConfig = field(default_factory=TuningConfig)
     methods: tuple[MethodSpec, ...] = ()  # resolved from `unlearn.methods` + `methods.<name>`

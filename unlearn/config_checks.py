@@ -45,6 +45,10 @@ def check_values(cfg: Config, sources: dict[str, str]) -> None:
         bad("eval.workers", "must be at least 1")
     if cfg.sisa.shards < 1 or cfg.sisa.slices < 1 or cfg.sisa.lora_rank < 1 or cfg.sisa.epochs < 0 or cfg.sisa.lr < 0:
         bad("sisa", "needs shards >= 1, slices >= 1, lora_rank >= 1, epochs >= 0 and lr >= 0")
+    if cfg.retrain.replicates < 1:
+        bad("retrain.replicates", "must be at least 1 (2 or more for a verdict: the reference needs a spread)")
+    if not 0.0 < cfg.verdict.alpha < 0.5 or cfg.verdict.margin <= 0:
+        bad("verdict", "needs 0 < alpha < 0.5 and margin > 0")
     check_model_name(cfg.model.name, sources.get("model.name", "config"))
 
 

@@ -1,6 +1,7 @@
 """The measurement stages of one seed: evaluate a model (metrics/), attack it (attacks/), and
-compare every model with base and retrain once all are measured. `run` is pipeline.SeedRun.
-Each stage is cached by the model folder it reads, like every other stage.
+compare every model with base and the retrain reference once all are measured, then fold the
+reference replicates into one `retrain` entry. `run` is pipeline.SeedRun. Each stage is cached by
+the model folder it reads, like every other stage.
 """
 from __future__ import annotations
 
@@ -12,31 +13,56 @@ import numpy as np
 from unlearn.attacks.base import AttackContext
 from unlearn.attacks.stage import attack_metrics, load_attack_arrays, run_attacks
 from unlearn.config import to_dict
-from unlearn.metrics import mia, versions
+from unlearn.metrics import bounds, mia, versions
 from unlearn.metrics.evaluate import evaluate_model, make_plan, summarize
 from unlearn.metrics.relative import relative_metrics
 from unlearn.models import load_model
+from unlearn.stats import t_interval
 
 
 def compare(run, out: dict) -> None:
-    """Add the metrics that compare each model with base and retrain (metrics/relative.py), and
-    the attack results with recovery judged against retrain (attacks/recovery.py)."""
+    """Add the metrics that compare each model with base and the retrain reference (every model
+    of kind `retrain`; a replicate is compared with the others: metrics/relative.py), and each
+    attack's means, recoveries and post-attack level (attacks/recovery.py)."""
     arrays = {name: _arrays(run, e) for name, e in out.items()}
+    users = {name: _users(run, e) for name, e in out.items()}
+    reference = [n for n, e in out.items() if e["kind"] == "retrain" and arrays[n] is not None]
     attacked = {name: load_attack_arrays(run.stages.run_dir / e["attack_dir"])
                 for name, e in out.items() if e.get("attack_dir")}
     for name, entry in out.items():
         if arrays[name] is None:
             continue
-        extra, ci = relative_metrics(arrays[name], entry["metrics"], arrays.get("base"), arrays.get("retrain"),
-                                     out.get("retrain", {}).get("metrics"), run.seed, run.cfg.eval.bootstrap)
+        peers = [(arrays[n], out[n]["metrics"], users[n]) for n in reference if n != name]
+        extra, ci = relative_metrics(arrays[name], entry["metrics"], entry["ci"], users[name], arrays.get("base"),
+                                     peers, run.seed, run.cfg.eval.bootstrap)
         entry["metrics"].update({k: v for k, v in extra.items() if np.isfinite(v)})
         entry["ci"].update(ci)
         entry.setdefault("curves", {}).update(_roc(arrays[name]))
         if name in attacked:
-            found = attack_metrics(attacked[name], attacked.get("retrain"), run.cfg.attacks)
+            found = attack_metrics(attacked[name], run.cfg.attacks)
             entry["metrics"].update({k: v for k, v in found.items() if np.isfinite(v)})  # NaN: undefined
             log = json.loads((run.stages.run_dir / entry["attack_dir"] / "attacks.json").read_text())
             entry["attacks"] = {a: {k: v for k, v in r.items() if k != "traceback"} for a, r in log.items()}
+
+
+def fold_reference(out: dict) -> None:
+    """Make `retrain` the reference distribution: its metrics become the mean over the replicates
+    (with a t interval over them, inside each metric's range), each replicate's own metrics are
+    kept under `replicates`, and the other replicates' entries are dropped (their stage folders
+    stay, under `replicate_dirs`). Cost, curves and folders remain those of `retrain` itself."""
+    names = [n for n, e in out.items() if e["kind"] == "retrain"]
+    reps = [out[n] for n in names]
+    keys = set().union(*(e["metrics"] for e in reps))
+    values = {k: [e["metrics"][k] for e in reps if k in e["metrics"]] for k in keys}
+    first = out["retrain"]
+    first["replicates"] = [e["metrics"] for e in reps]
+    first["replicate_dirs"] = [{d: e[d] for d in ("eval_dir", "attack_dir") if d in e} for e in reps]
+    first["metrics"] = {k: float(np.mean(v)) for k, v in sorted(values.items())}
+    if len(reps) > 1:
+        first["ci"] = {k: t_interval(v, bounds(k)) for k, v in sorted(values.items()) if len(v) > 1}
+    first["cost"]["wall_s_replicates"] = [float(e["cost"]["wall_s"]) for e in reps]
+    for n in names[1:]:
+        del out[n]
 
 
 def _roc(arrays: dict) -> dict:
@@ -58,12 +84,17 @@ def _unlearning_curve(folder: Path) -> list[dict]:
     return [{k: e[k] for k in ("step", "forget_nll_eval", "retain_nll_eval")} for e in log if "forget_nll_eval" in e]
 
 
-def _arrays(run, entry: dict) -> dict | None:
+def _arrays(run, entry: dict, name: str = "per_example.npz") -> dict | None:
     """A model's per-item arrays from its evaluation folder."""
     if "eval_dir" not in entry:
         return None
-    with np.load(run.stages.run_dir / entry["eval_dir"] / "per_example.npz") as data:
+    with np.load(run.stages.run_dir / entry["eval_dir"] / name) as data:
         return {k: data[k] for k in data.files}
+
+
+def _users(run, entry: dict) -> dict:
+    """The user each item of a model's arrays is about (metrics/evaluate.py item_users)."""
+    return _arrays(run, entry, "item_users.npz") or {}
 
 
 def attack_stage(run, folder: Path, info: dict) -> str:
@@ -104,10 +135,11 @@ def evaluate_stage(run, kind, folder, info, texts: dict | None = None, tag: dict
         if acc.is_main_process:
             model, tok = load_model(model_dir)
             plan = run.plan if texts is run.corpus.texts else make_plan(run.corpus, texts, run.exclude, cfg.eval, run.seed)
-            timings = {}
-            arrays = evaluate_model(model, tok, plan, cfg, run.seed, acc.device, timings=timings)
-            metrics, ci = summarize(arrays, run.seed, cfg.eval.bootstrap)
+            timings, users = {}, {}
+            arrays = evaluate_model(model, tok, plan, cfg, run.seed, acc.device, timings=timings, users=users)
+            metrics, ci = summarize(arrays, run.seed, cfg.eval.bootstrap, users)
             np.savez(out / "per_example.npz", **arrays)
+            np.savez(out / "item_users.npz", **{k: v for k, v in users.items() if k in arrays})
             (out / "metrics.json").write_text(json.dumps({"metrics": metrics, "ci": ci, "timing_s": timings}, indent=1))
         return {"status": "ok"}
 

@@ -21,7 +21,7 @@ from unlearn.losses import batch_nll
 from unlearn.methods import METHODS
 from unlearn.methods.stage import CURVE_EXAMPLES, unlearn_stage
 from unlearn.metrics.basic import nll
-from unlearn.measure import compare, evaluate_stage
+from unlearn.measure import compare, evaluate_stage, fold_reference
 from unlearn.memory import PeakMemory, freeze_long_lived, reuse_freed_memory
 from unlearn.parallel import measure_models
 from unlearn.metrics.evaluate import EvalPlan, make_plan
@@ -103,6 +103,8 @@ def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
     models = {"base": ("base", base_dir, base)}
     for name, split in FITS:
         models[name] = (name, *fit(run, base_dir, name, split))
+    for name, kind, replicate in reference_replicates(cfg):
+        models[name] = (kind, *fit(run, base_dir, "retrain", "retain", replicate))
     if cfg.sisa.enabled:
         folder, info = sisa_stages(run, base_dir)
         models["sisa"] = ("exact", folder, with_retrain_cost(info, models["retrain"][2]))
@@ -118,6 +120,7 @@ def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
         models[spec.name] = (METHODS[spec.name].kind, folder, info)
     out = measure_models(run, models)
     compare(run, out)
+    fold_reference(out)
     for name, record in tuning.items():
         out[name]["tuning"] = record
     for name, history in rounds.items():
@@ -128,11 +131,29 @@ def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
 FITS = (("original", "train"), ("retrain", "retain"))  # fine-tuned models: name, split
 
 
-def fit(run: SeedRun, base_dir: Path, name: str, split: str) -> tuple[Path, dict]:
-    """The fine-tuning stage of `name` (original or retrain) on `split`; its failure ends the run."""
-    cfg, seed = run.cfg, run.seed
+def reference_replicates(cfg: Config) -> list[tuple[str, str, int]]:
+    """(model name, kind, replicate) of the retrain models beyond `retrain` itself (replicate 0):
+    `retrain@k` for the other reference replicates, and `retrain_null`, the null control (one more
+    replicate held out of the reference and judged like a method)."""
+    k = cfg.retrain.replicates
+    out = [(f"retrain@{r}", "retrain", r) for r in range(1, k)]
+    return out + ([("retrain_null", "control", k)] if cfg.retrain.null_control else [])
+
+
+def replicate_seed(seed: int, replicate: int) -> int:
+    """The training seed of a retrain replicate (its data order; dropout where the model has it).
+    Replicate 0 is the run's own retrain; the base model (pretrained weights, or the tiny model's
+    initialisation) is the same for all, as it is for the original."""
+    return seed + 1_000_003 * replicate
+
+
+def fit(run: SeedRun, base_dir: Path, name: str, split: str, replicate: int = 0) -> tuple[Path, dict]:
+    """The fine-tuning stage of `name` (original or retrain) on `split`; its failure ends the run.
+    `replicate` > 0: another draw of the same recipe, with training seed `replicate_seed`."""
+    cfg, seed = run.cfg, replicate_seed(run.seed, replicate)
     key = {"base": base_dir.name, "corpus": run.corpus_dir.name, "finetune": to_dict(cfg.finetune),
-           "max_length": cfg.model.max_length, "seed": seed, "split": split}
+           "max_length": cfg.model.max_length, "seed": run.seed, "split": split,
+           **({"replicate": replicate} if replicate else {})}
     folder, info = run.stages.run(name, key, lambda out: _finetune_stage(cfg, seed, base_dir, run.corpus, split,
                                                                         out, run.acc))
     if info["status"] != "ok":

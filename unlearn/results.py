@@ -2,9 +2,12 @@
 
 Contract (later issues add keys, never rename these):
 `{"experiment", "seeds", "models": {NAME: {"kind", "status", "metrics": {"<split>.<metric>": float},
-"ci": {key: [lo, hi]}, "cost": {"wall_s": float}}}, "verdict": {...}, "meta": {...}}`.
-With one seed, `ci` is the bootstrap interval over examples; with several, a Student-t 95%
-interval of the per-seed values (`meta.ci_method` says which).
+"ci": {key: [lo, hi]}, "cost": {"wall_s": float}, "per_seed": {seed: metrics}}}, "verdict": {...},
+"meta": {...}}`. `models.retrain` is the reference: its metrics the mean over its replicates, each
+replicate's metrics per seed under `replicates` (`{seed: [metrics, ...]}`); `models.retrain_null`
+(kind `control`) is the null control. With one seed, `ci` is the cluster-bootstrap interval over
+users (over the replicates for `retrain`); with several, a Student-t 95% interval of the per-seed
+values on a scale that keeps it inside the metric's range (`meta.ci_method` says which).
 """
 from __future__ import annotations
 
@@ -14,11 +17,11 @@ import subprocess
 
 import numpy as np
 import torch
-from scipy import stats
 
 from unlearn.config import ROOT, Config, to_dict
-from unlearn.metrics import versions
+from unlearn.metrics import bounds, versions
 from unlearn.report.verdict import verdicts
+from unlearn.stats import t_interval
 
 PACKAGES = ("torch", "transformers", "datasets", "accelerate", "tokenizers", "numpy", "scikit-learn", "scipy")
 
@@ -31,7 +34,8 @@ def assemble_results(cfg: Config, per_seed: dict[int, dict], config_path: str, w
         "experiment": cfg.name,
         "seeds": list(cfg.seeds),
         "models": models,
-        "verdict": verdicts(models),  # report/verdict.py: removed / suppressed / not removed, with the tests
+        # report/verdict.py: removed / suppressed / not removed / inconclusive, with the tests
+        "verdict": verdicts(models, cfg.verdict.alpha, cfg.verdict.margin),
         "meta": _meta(cfg, config_path, wall_s, acc),
     }
 
@@ -49,7 +53,7 @@ def _aggregate(entries: list[dict], seeds) -> dict:
             continue
         metrics[key] = float(np.mean(values))
         if len(entries) > 1:
-            ci[key] = _t_interval(values)
+            ci[key] = t_interval(values, bounds(key))
         elif key in first["ci"]:  # e.g. a KS p-value or TPR at 1% FPR has no interval
             ci[key] = first["ci"][key]
     out = {"kind": first["kind"], "status": status, "metrics": metrics, "ci": ci,
@@ -57,8 +61,10 @@ def _aggregate(entries: list[dict], seeds) -> dict:
     messages = [e["message"] for e in entries if e.get("message")]
     if messages:
         out["message"] = messages[0]
-    if len(entries) > 1:
-        out["per_seed"] = {str(s): e["metrics"] for s, e in zip(seeds, entries)}
+    out["per_seed"] = {str(s): e["metrics"] for s, e in zip(seeds, entries)}
+    if any("replicates" in e for e in entries):  # the retrain reference: every replicate's metrics
+        out["replicates"] = {str(s): e.get("replicates", []) for s, e in zip(seeds, entries)}
+        out["replicate_dirs"] = {str(s): e.get("replicate_dirs", []) for s, e in zip(seeds, entries)}
     for folder in ("eval_dir", "attack_dir"):  # where each seed's per-item arrays are
         if all(folder in e for e in entries):
             out[folder + "s"] = {str(s): e[folder] for s, e in zip(seeds, entries)}
@@ -105,15 +111,6 @@ def _cost(entries: list[dict]) -> dict:
     return out
 
 
-def _t_interval(values: list[float]) -> list[float]:
-    """Student-t 95% interval of the mean of `values`."""
-    mean, sem = float(np.mean(values)), float(stats.sem(values))
-    if sem == 0.0:
-        return [mean, mean]
-    half = float(stats.t.ppf(0.975, len(values) - 1)) * sem
-    return [mean - half, mean + half]
-
-
 def _meta(cfg: Config, config_path: str, wall_s: float, acc) -> dict:
     return {
         "config_path": config_path,
@@ -126,7 +123,8 @@ def _meta(cfg: Config, config_path: str, wall_s: float, acc) -> dict:
         "torch_threads": torch.get_num_threads(),
         "wall_s": wall_s,
         "metric_versions": versions(),
-        "ci_method": "student-t over seeds" if len(cfg.seeds) > 1 else "bootstrap over examples (1000, seeded)",
+        "ci_method": ("student-t over seeds, on a logit/log scale inside each metric's range" if len(cfg.seeds) > 1
+                      else f"cluster bootstrap over users ({cfg.eval.bootstrap}, seeded); retrain: t over its replicates"),
     }
 
 

@@ -32,7 +32,7 @@ RECOVERY = {
 
 
 def headline(name: str, cfg_attacks) -> str:
-    """... and the setting reported as `attacks.<name>.recovery_vs_retrain`: the strongest."""
+    """... and the setting whose post-attack level (`attacks.<name>.level`) the verdict judges: the strongest."""
     if name == "relearn":
         protocol = "b" if "b" in cfg_attacks.relearn_protocols else cfg_attacks.relearn_protocols[0]
         return f"{protocol}_steps{max(cfg_attacks.relearn_steps)}"

@@ -1,17 +1,17 @@
-"""Recovery under attack, judged against the retrain control (shared/SCIENCE.md "Attacks").
+"""What an attack brings back, as numbers the verdict compares with the retrain reference
+(shared by every attack; report/verdict.py holds the tests).
 
 For a model M, an attack setting s and the attack's recovery array x (per item: a fact, a text,
-a user; higher = more of the forgotten data), recovery_i(M, s) = x_i(M, s) − x_i(M, baseline).
-A method only *suppressed* the data if the attack brings back significantly more than it does
-on retrain, which never saw it: the test is a two-sided Wilcoxon signed-rank test (scipy) over
-items of d_i = recovery_i(method, s) − recovery_i(retrain, s) — the items are the same for both
-models, so the test is paired. Reported: the mean recovery, the mean difference to retrain and
-its p-value; p = 1 when every difference is zero.
+a user; higher = more of the forgotten data): the *post-attack level* of the headline (strongest)
+setting, `attacks.<a>.level` = mean_i x_i(M, s), is what the verdict compares with the reference
+models' post-attack levels under the same attack: a model only *suppressed* the data if, after the
+attack, it holds more than retrain models do after it. Levels, not increments: a model that starts
+further from retrain is not penalised for the distance, nor one that starts closer rewarded.
+`attacks.<a>.<setting>.recovery` = level(s) − level(baseline) is reported beside, per setting.
 """
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import wilcoxon
 
 
 def summarize_attack(name: str, arrays: dict[str, dict[str, np.ndarray]]) -> dict[str, float]:
@@ -25,41 +25,26 @@ def summarize_attack(name: str, arrays: dict[str, dict[str, np.ndarray]]) -> dic
     return out
 
 
-def recovery(arrays: dict[str, dict[str, np.ndarray]], baseline: str, setting: str, key: str) -> np.ndarray | None:
-    """Per-item recovery of `setting` over `baseline` on array `key` (None if either is missing)."""
-    if key not in arrays.get(baseline, {}) or key not in arrays.get(setting, {}):
+def level(arrays: dict[str, dict[str, np.ndarray]], setting: str, key: str) -> float | None:
+    """Mean of array `key` after `setting` (None if missing or all NaN)."""
+    values = np.asarray(arrays.get(setting, {}).get(key, []), float)
+    if not len(values) or np.isnan(values).all():
         return None
-    return np.asarray(arrays[setting][key], float) - np.asarray(arrays[baseline][key], float)
+    return float(np.nanmean(values))
 
 
-def paired_test(model_rec: np.ndarray, control_rec: np.ndarray) -> tuple[float, float]:
-    """(mean difference, two-sided Wilcoxon signed-rank p-value) of model − control recoveries."""
-    keep = ~(np.isnan(model_rec) | np.isnan(control_rec))
-    diff = model_rec[keep] - control_rec[keep]
-    if len(diff) == 0:
-        return float("nan"), float("nan")
-    if np.all(diff == 0):
-        return 0.0, 1.0
-    return float(diff.mean()), float(wilcoxon(diff).pvalue)
-
-
-def recovery_metrics(name: str, key: str, baselines: dict[str, str], model: dict, control: dict | None,
-                     headline: str) -> dict[str, float]:
-    """Recovery of every attacked setting (`baselines`: setting -> the setting it is compared
-    with), vs the control where given; the headline setting's figures also under
-    `attacks.<name>.recovery_vs_retrain` (and `_p`)."""
+def level_metrics(name: str, key: str, baselines: dict[str, str], arrays: dict, headline: str) -> dict[str, float]:
+    """The headline setting's post-attack level (`attacks.<name>.level`) and each attacked
+    setting's recovery over its baseline (`baselines`: setting -> the setting it is compared with)."""
     out = {}
+    top = level(arrays, headline, key)
+    if top is not None:  # an attack with one setting only (the probe) has a level, no recovery
+        out[f"attacks.{name}.level"] = top
     for setting, baseline in baselines.items():
-        rec = recovery(model, baseline, setting, key)
-        if rec is None:
+        after, before = level(arrays, setting, key), level(arrays, baseline, key)
+        if after is None or before is None:
             continue
-        out[f"attacks.{name}.{setting}.recovery"] = float(np.nanmean(rec)) if len(rec) else float("nan")
-        ctrl = recovery(control, baseline, setting, key) if control is not None else None
-        if ctrl is not None and len(ctrl) == len(rec):
-            diff, p = paired_test(rec, ctrl)
-            out[f"attacks.{name}.{setting}.recovery_vs_retrain"] = diff
-            out[f"attacks.{name}.{setting}.recovery_vs_retrain_p"] = p
-            if setting == headline:
-                out[f"attacks.{name}.recovery_vs_retrain"] = diff
-                out[f"attacks.{name}.recovery_vs_retrain_p"] = p
+        out[f"attacks.{name}.{setting}.recovery"] = after - before
+        if setting == headline:
+            out[f"attacks.{name}.recovery"] = after - before
     return out

@@ -10,10 +10,14 @@ forget, retain, holdout; `reference` for unplanted canaries) or the bare name fo
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
 from unlearn.metrics import basic, mia
+
+INF = math.inf
+UNIT, POSITIVE, NONPOSITIVE, REAL = (0.0, 1.0), (0.0, INF), (-INF, 0.0), (-INF, INF)  # value ranges
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,7 @@ class Metric:
     fn: Callable  # (Scored, texts) -> per-text np.ndarray
     higher_is_memorized: bool | None
     version: int
+    bounds: tuple[float, float] = REAL  # the range of a value (intervals never leave it)
 
 
 @dataclass(frozen=True)
@@ -28,34 +33,35 @@ class Reported:
     where: str  # the module that computes it
     higher_is_memorized: bool | None
     version: int
+    bounds: tuple[float, float] = UNIT
 
 
 METRICS = {
-    "nll": Metric(basic.nll, False, 1),
-    "ppl": Metric(basic.ppl, False, 1),  # aggregated as a geometric mean
-    "exact_memorization": Metric(basic.exact_memorization, True, 1),
-    "extraction_strength": Metric(basic.extraction_strength, True, 1),
-    "loss_score": Metric(basic.loss_score, True, 1),
-    "zlib_score": Metric(mia.zlib_score, True, 1),
-    "mink20_score": Metric(lambda s, t: mia.mink_score(s, 0.2), True, 1),
-    "mink40_score": Metric(lambda s, t: mia.mink_score(s, 0.4), True, 1),
-    "minkpp_score": Metric(lambda s, t: mia.minkpp_score(s), True, 1),
+    "nll": Metric(basic.nll, False, 1, POSITIVE),
+    "ppl": Metric(basic.ppl, False, 1, (1.0, INF)),  # aggregated as a geometric mean
+    "exact_memorization": Metric(basic.exact_memorization, True, 1, UNIT),
+    "extraction_strength": Metric(basic.extraction_strength, True, 1, UNIT),
+    "loss_score": Metric(basic.loss_score, True, 1, NONPOSITIVE),
+    "zlib_score": Metric(mia.zlib_score, True, 1, NONPOSITIVE),
+    "mink20_score": Metric(lambda s, t: mia.mink_score(s, 0.2), True, 1, NONPOSITIVE),
+    "mink40_score": Metric(lambda s, t: mia.mink_score(s, 0.4), True, 1, NONPOSITIVE),
+    "minkpp_score": Metric(lambda s, t: mia.minkpp_score(s), True, 1, REAL),
 }
 
 SUITE = {
     "pii_extraction": Reported("pii", True, 1),
     "pii_extraction_sampled": Reported("pii", True, 1),
-    "pii_logprob": Reported("pii", True, 1),
+    "pii_logprob": Reported("pii", True, 1, NONPOSITIVE),
     "verbatim_rougeL": Reported("verbatim", True, 1),
     "verbatim_exact": Reported("verbatim", True, 1),
     "qa_accuracy": Reported("qa", True, 1),
     "qa_answer_prob": Reported("qa", True, 1),
-    "truth_ratio": Reported("qa", False, 1),
+    "truth_ratio": Reported("qa", False, 1, POSITIVE),
     "pii_extraction_qa": Reported("qa", True, 1),
     "qa_accuracy_third_party": Reported("qa", True, 1),
     "holdout_rate": Reported("qa (fabrication)", None, 1),
     "forget_rate": Reported("qa (fabrication)", None, 1),
-    "exposure": Reported("exposure", True, 1),
+    "exposure": Reported("exposure", True, 1, POSITIVE),
     "fluency": Reported("utility", None, 1),
     "probe_correct": Reported("utility", None, 1),
     "mia_loss_auc": Reported("mia", True, 1),
@@ -65,16 +71,21 @@ SUITE = {
     "mia_minkpp_auc": Reported("mia", True, 1),
     "mia_ref_auc": Reported("relative", True, 1),
     "mia_tpr_at_1fpr": Reported("mia", True, 1),
-    "forget_quality": Reported("relative", False, 1),
-    "privleak": Reported("relative", None, 1),
+    # version 2: one-sided (memorized direction), on per-user truth ratios against the reference replicates
+    "forget_quality": Reported("relative", False, 2),
+    "forget_quality_d": Reported("relative", None, 1),  # its KS statistic D+
+    "forget_quality_users": Reported("relative", None, 1, POSITIVE),  # its effective n: users asked
+    # version 2: MUSE's sign (forget texts the non-members): an un-unlearned model scores about -100
+    "privleak": Reported("relative", None, 2, (-100.0, INF)),
     "general_accuracy": Reported("relative", None, 1),
     "model_utility": Reported("relative", None, 1),
 }
 
 
 def metric_name(key: str) -> str:
-    """`forget.exposure_r4` -> `exposure`; `privleak` -> `privleak`."""
-    name = key.split(".", 1)[-1]
+    """`forget.exposure_r4` -> `exposure`; `privleak` -> `privleak`;
+    `attacks.quantize.int4.forget.loss_score` -> `loss_score`."""
+    name = key.rsplit(".", 1)[-1]
     return "exposure" if name.startswith("exposure_r") else name
 
 
@@ -83,6 +94,13 @@ def direction(key: str) -> bool | None:
     name = metric_name(key)
     entry = METRICS.get(name) or SUITE.get(name)
     return entry.higher_is_memorized if entry else None
+
+
+def bounds(key: str) -> tuple[float, float]:
+    """The range of this result key's values (unknown keys: the real line)."""
+    name = metric_name(key)
+    entry = METRICS.get(name) or SUITE.get(name)
+    return entry.bounds if entry else REAL
 
 
 def versions() -> dict[str, int]:

@@ -7,8 +7,9 @@ contexts, and the general-knowledge probes. `evaluate_model` then runs, per spli
 teacher-forced scoring pass (LOSS, zlib, Min-K%, Min-K%++, EM, ES, perplexity, greedy and
 (n, p) PII extraction all read it), the batched decoding (verbatim continuations, answers,
 probes), and the canary ranking. Every result is an array of per-item values keyed
-`<group>.<metric>`; `summarize` turns them into the aggregates of results.json with seeded
-percentile-bootstrap 95% intervals (for AUCs both groups are resampled). Metrics that compare
+`<group>.<metric>`, with the user each item is about (`item_users`); `summarize` turns them into
+the aggregates of results.json with seeded percentile-bootstrap 95% intervals that resample users,
+not items (a cluster bootstrap; for AUCs both groups' users are resampled). Metrics that compare
 models (reference MIA, forget quality, PrivLeak, general accuracy, model utility) are in
 metrics/relative.py.
 """
@@ -28,6 +29,7 @@ from unlearn.metrics.qa import qa_eval
 from unlearn.metrics.scoring import score
 from unlearn.metrics.utility import GENERAL_PROBES, fluency, lexicon, probe_eval
 from unlearn.metrics.verbatim import verbatim
+from unlearn.stats import cluster_weights, item_weights, percentile_interval, weighted_means
 
 EVAL_SPLITS = ("forget", "retain", "holdout")
 MIA_SCORES = ("loss", "zlib", "mink20", "mink40", "minkpp")
@@ -41,7 +43,7 @@ class EvalPlan:
     texts: dict[str, dict[str, list]]  # split -> {"text", "pii", "user_id"}
     generate_rows: dict[str, list[int]]  # split -> rows decoded for verbatim continuation
     qa: dict[str, list[dict]]  # split -> question rows
-    canaries: list[dict]  # {"group", "context", "secret", "format", "insertions"}
+    canaries: list[dict]  # {"group", "context", "secret", "format", "insertions", "user"}
     lexicon: set[str]  # reference words for fluency
     probes: list[dict]  # general-knowledge probes
     # model-independent work derived from the plan, done once per process (e.g. the prompting
@@ -97,14 +99,15 @@ def _canaries(corpus, texts: dict, users: dict) -> list[dict]:
         else:
             continue
         out.append({"group": group, "context": context, "secret": c["secret"], "format": c["format"],
-                    "insertions": int(c["insertions"])})
+                    "insertions": int(c["insertions"]), "user": c["user_id"] or c["canary_id"]})
     return out
 
 
 def evaluate_model(model, tok, plan: EvalPlan, cfg, seed: int, device, splits=EVAL_SPLITS,
-                   timings: dict | None = None) -> dict[str, np.ndarray]:
+                   timings: dict | None = None, users: dict | None = None) -> dict[str, np.ndarray]:
     """Every per-item array of one model, keyed `<group>.<metric>`; `timings` (if given)
-    collects the seconds spent per part (scoring, verbatim, qa, exposure, probes)."""
+    collects the seconds spent per part (scoring, verbatim, qa, exposure, probes), `users` (if
+    given) the user each item is about, per key (`item_users`)."""
     e, max_length = cfg.eval, cfg.model.max_length
     model.to(device)  # a stage loads its model on the CPU
     clock = _Clock(timings if timings is not None else {})
@@ -115,6 +118,8 @@ def evaluate_model(model, tok, plan: EvalPlan, cfg, seed: int, device, splits=EV
             scored = score(model, encode(tok, rows["text"], max_length), e.batch_size, device)
         arrays.update(_teacher_forced(split, scored, rows["text"]))
         spans = pii.pii_spans(tok, rows["text"], rows["pii"], rows["user_id"], max_length)
+        if users is not None:
+            users.update(item_users(plan, split, spans))
         logp = pii.span_logprob(scored, spans)
         arrays[f"{split}.pii_extraction"] = pii.span_greedy(scored, spans)
         arrays[f"{split}.pii_extraction_sampled"] = pii.np_extractable(logp, e.extraction_n, e.extraction_p)
@@ -158,15 +163,54 @@ def _teacher_forced(split: str, scored, texts: list[str]) -> dict[str, np.ndarra
     return {f"{split}.{name}": m.fn(scored, texts) for name, m in METRICS.items()}
 
 
+def _qa_masks(rows: list[dict]) -> dict[str, np.ndarray]:
+    """Which question rows each QA array keeps: stated in the user's own texts (`own`), only in
+    other users' comments (`third`), about a value a fabrication can mimic (`pii`)."""
+    own = np.array([bool(r["stated"]) for r in rows], dtype=bool)
+    third = np.array([bool(r["third_party"]) and not r["stated"] for r in rows], dtype=bool)
+    return {"own": own, "third": third, "pii": np.array([r["attribute"] in PII_ATTRIBUTES for r in rows], dtype=bool)}
+
+
+def item_users(plan: EvalPlan, split: str, spans: list) -> dict[str, np.ndarray]:
+    """The user each item of the split's arrays is about (the unit of the cluster bootstrap): the
+    author of a text or of a PII value's text, the user a question asks about, a canary's holder
+    (an unplanted canary is its own unit), a general probe its own unit."""
+    authors = np.asarray(plan.texts[split]["user_id"], dtype=str)
+    out = {f"{split}.{name}": authors for name in METRICS}
+    for name in ("pii_extraction", "pii_extraction_sampled", "pii_logprob"):
+        out[f"{split}.{name}"] = np.asarray([authors[i] for i, *_ in spans], dtype=str)
+    chosen = authors[plan.generate_rows[split]] if plan.generate_rows[split] else np.asarray([], dtype=str)
+    out[f"{split}.verbatim_rougeL"] = out[f"{split}.verbatim_exact"] = chosen
+    if split == "forget":
+        out["utility.fluency"] = chosen
+    qa = plan.qa[split]
+    if qa:
+        asked, masks = np.asarray([r["user_id"] for r in qa], dtype=str), _qa_masks(qa)
+        for name in ("qa_accuracy", "qa_answer_prob", "truth_ratio"):
+            out[f"{split}.{name}"] = asked[masks["own"]]
+        out[f"{split}.pii_extraction_qa"] = asked[masks["own"] & masks["pii"]]
+        out[f"{split}.qa_accuracy_third_party"] = asked[masks["third"]]
+        if split != "retain":
+            out[f"fabrication.{split}_rate"] = asked[masks["pii"]]
+    for group in {"forget": ("forget", "reference"), "retain": ("retain",)}.get(split, ()):
+        held = [c for c in plan.canaries if c["group"] == group]
+        if held:
+            out[f"{group}.exposure"] = np.asarray([c["user"] for c in held], dtype=str)
+            for r in sorted({c["insertions"] for c in held if c["insertions"] > 0}):
+                out[f"{group}.exposure_r{r}"] = np.asarray([c["user"] for c in held if c["insertions"] == r], dtype=str)
+    if split == "retain":
+        out["general.probe_correct"] = np.asarray([f"probe{i}" for i in range(len(plan.probes))], dtype=str)
+    return out
+
+
 def _qa_arrays(split: str, rows: list[dict], model, tok, cfg, device) -> dict[str, np.ndarray]:
     """Knowledge about the split's users, by the fact's source: stated in the user's own texts
     (the main figures), or only in other users' comments (`_third_party`: retrain may know these
     too, so they are not failures of a removal)."""
     out = qa_eval(model, tok, rows, cfg.model.max_length, cfg.eval.batch_size, device)
     correct, prob, ratio = (np.asarray(out[k], float) for k in ("correct", "answer_prob", "truth_ratio"))
-    own = np.array([bool(r["stated"]) for r in rows])
-    third = np.array([bool(r["third_party"]) and not r["stated"] for r in rows])
-    is_pii = np.array([r["attribute"] in PII_ATTRIBUTES for r in rows])
+    masks = _qa_masks(rows)
+    own, third, is_pii = masks["own"], masks["third"], masks["pii"]
     group = "fabrication" if split != "retain" else None
     arrays = {f"{split}.qa_accuracy": correct[own], f"{split}.qa_answer_prob": prob[own],
               f"{split}.truth_ratio": ratio[own], f"{split}.pii_extraction_qa": correct[own & is_pii],
@@ -196,41 +240,49 @@ def _exposure_arrays(model, tok, plan: EvalPlan, cfg, seed: int, device, splits)
     return arrays
 
 
-def summarize(arrays: dict[str, np.ndarray], seed: int, n_boot: int) -> tuple[dict, dict]:
+def summarize(arrays: dict[str, np.ndarray], seed: int, n_boot: int,
+              users: dict[str, np.ndarray] | None = None) -> tuple[dict, dict]:
     """(metrics, ci): the mean of every array (perplexity: geometric), the membership AUCs and
-    TPR at 1% FPR (each member split vs holdout), with seeded bootstrap intervals."""
-    rng = np.random.default_rng(seed)
+    TPR at 1% FPR (each member split vs holdout), with seeded percentile-bootstrap 95% intervals.
+    Where `users` names each item's user, the bootstrap resamples users (a cluster bootstrap:
+    one user's items are not independent); elsewhere items."""
+    rng, users = np.random.default_rng(seed), users or {}
     metrics, ci = {}, {}
     for key in sorted(arrays):
-        values = arrays[key][~np.isnan(arrays[key])]
+        keep = ~np.isnan(arrays[key])
+        values = arrays[key][keep]
         if key.endswith(("_score", "probe_correct")) or len(values) == 0:  # inputs of other metrics
             continue
-        resampled = values[rng.integers(0, len(values), (n_boot, len(values)))]  # (n_boot, n)
+        weights = _weights(users.get(key), keep, rng, n_boot)
         if key.endswith(".ppl"):
             metrics[key] = float(basic.geometric_mean(values))
-            ci[key] = _interval(np.exp(np.log(resampled).mean(1)))
+            ci[key] = percentile_interval(np.exp(weighted_means(np.log(values), weights)))
         else:
             metrics[key] = float(np.mean(values))
-            ci[key] = _interval(resampled.mean(1))
+            ci[key] = percentile_interval(weighted_means(values, weights))
     for split in ("forget", "retain"):
         for name in MIA_SCORES:
             pair = (f"{split}.{name}_score", f"holdout.{name}_score")
             if all(k in arrays and len(arrays[k]) for k in pair):
                 key = f"{split}.mia_{name}_auc"
-                metrics[key], ci[key] = auc_with_interval(arrays[pair[0]], arrays[pair[1]], rng, n_boot)
+                metrics[key], ci[key] = auc_with_interval(arrays[pair[0]], arrays[pair[1]], rng, n_boot,
+                                                          users.get(pair[0]), users.get(pair[1]))
         pair = (f"{split}.loss_score", "holdout.loss_score")
         if all(k in arrays and len(arrays[k]) for k in pair):
             metrics[f"{split}.mia_tpr_at_1fpr"] = mia.tpr_at_fpr(arrays[pair[0]], arrays[pair[1]], 0.01)
     return metrics, ci
 
 
-def auc_with_interval(members: np.ndarray, nonmembers: np.ndarray, rng, n_boot: int) -> tuple[float, list[float]]:
-    """scikit-learn AUC and a bootstrap interval resampling both groups."""
-    idx_m = rng.integers(0, len(members), (n_boot, len(members)))
-    idx_n = rng.integers(0, len(nonmembers), (n_boot, len(nonmembers)))
-    return mia.auc(members, nonmembers), _interval(mia.auc_resampled(members, nonmembers, idx_m, idx_n))
+def _weights(users, keep: np.ndarray, rng, n_boot: int) -> np.ndarray:
+    """Bootstrap multiplicities of the kept items: by user where known, else by item."""
+    if users is not None and len(users) == len(keep):
+        return cluster_weights(np.asarray(users)[keep], rng, n_boot)
+    return item_weights(int(keep.sum()), rng, n_boot)
 
 
-def _interval(values) -> list[float]:
-    lo, hi = np.percentile(np.asarray(values, dtype=float), [2.5, 97.5])
-    return [float(lo), float(hi)]
+def auc_with_interval(members: np.ndarray, nonmembers: np.ndarray, rng, n_boot: int, member_users=None,
+                      nonmember_users=None) -> tuple[float, list[float]]:
+    """scikit-learn AUC and a bootstrap interval resampling both groups (by user where known)."""
+    w_m = _weights(member_users, np.ones(len(members), bool), rng, n_boot)
+    w_n = _weights(nonmember_users, np.ones(len(nonmembers), bool), rng, n_boot)
+    return mia.auc(members, nonmembers), percentile_interval(mia.auc_weighted(members, nonmembers, w_m, w_n))

@@ -11,7 +11,7 @@ Scores, from the shared scoring pass (token log-probs ℓ_t, vocabulary mean μ_
 - Min-K%++ (Zhang et al. 2024, arXiv 2404.02936, eq. 2): the same over the standardised
   log-probs (ℓ_t − μ_t) / σ_t, k = 0.2 (the paper's default range is 0.1–0.3).
 Summaries: ROC-AUC via scikit-learn (0.5 = the attacker learns nothing), its rank form
-(Mann–Whitney U / n_m n_n, identical, fast enough for bootstrap resampling), and the TPR at 1%
+(Mann–Whitney U / n_m n_n, identical; `auc_weighted` computes it for many bootstrap resamples at once), and the TPR at 1%
 FPR (Carlini et al. 2022, arXiv 2112.03570: attacks matter at low false-positive rates).
 """
 from __future__ import annotations
@@ -64,17 +64,14 @@ def auc_fast(member_scores: np.ndarray, nonmember_scores: np.ndarray) -> float:
     return float((ranks[:m].sum() - m * (m + 1) / 2) / (m * n))
 
 
-def auc_resampled(member_scores: np.ndarray, nonmember_scores: np.ndarray, idx_m: np.ndarray,
-                  idx_n: np.ndarray) -> np.ndarray:
-    """`auc_fast(member_scores[idx_m[b]], nonmember_scores[idx_n[b]])` for every row b of the
-    (B, m) and (B, n) index arrays at once: with C[i, j] = 1[m_i > n_j] + ½·1[m_i = n_j] and
-    w_m, w_n the rows' resampling counts, AUC_b = w_m[b]ᵀ C w_n[b] / (m·n)."""
-    m, n = len(member_scores), len(nonmember_scores)
+def auc_weighted(member_scores: np.ndarray, nonmember_scores: np.ndarray, w_m: np.ndarray,
+                 w_n: np.ndarray) -> np.ndarray:
+    """The AUC under every row b of the (B, m) and (B, n) item multiplicities at once (a
+    bootstrap resample counts an item as often as it, or its user, was drawn): with
+    C[i, j] = 1[m_i > n_j] + ½·1[m_i = n_j], AUC_b = w_m[b]ᵀ C w_n[b] / (Σ w_m[b] · Σ w_n[b])."""
     diff = member_scores[:, None] - nonmember_scores[None, :]
     wins = (diff > 0) + 0.5 * (diff == 0)  # (m, n)
-    counts = lambda idx, k: np.stack([np.bincount(row, minlength=k) for row in idx]).astype(float)  # noqa: E731
-    w_m, w_n = counts(idx_m, m), counts(idx_n, n)  # (B, m), (B, n)
-    return ((w_m @ wins) * w_n).sum(1) / (m * n)
+    return ((w_m @ wins) * w_n).sum(1) / np.maximum(w_m.sum(1) * w_n.sum(1), 1e-300)
 
 
 def tpr_at_fpr(member_scores: np.ndarray, nonmember_scores: np.ndarray, fpr: float = 0.01) -> float:

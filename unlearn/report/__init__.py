@@ -26,6 +26,20 @@ def verdict_table(results: dict) -> str:
     return tables.verdict_table(results).markdown()
 
 
+def control_line(results: dict) -> str:
+    """The null control's verdict, stated first: the run's verdicts are only as good as it."""
+    control = (results.get("verdict") or {}).get("retrain_null")
+    if control is None:
+        return ("No null control in this run (retrain.null_control: false, or too few retrain replicates): "
+                "the verdicts below are not checked against one.")
+    words = {s: v["verdict"] for s, v in (control.get("per_seed") or {}).items()}
+    ok = control["verdict"] == "removed" and all(w == "removed" for w in words.values())
+    seeds = f" (per seed: {', '.join(f'{s} {w}' for s, w in words.items())})" if len(words) > 1 else ""
+    return (f"**Null control** (one more retrain replicate, judged like a method): *{control['verdict']}*{seeds}"
+            + (". The tests behave as they should on a model that never saw the users." if ok else
+               ". It should be removed: the verdicts of this run are not reliable."))
+
+
 def attack_table(results: dict) -> str:
     return tables.attack_table(results).markdown()
 
@@ -109,12 +123,19 @@ def write_report(results: dict, run_dir: Path, name: str = "report.md") -> Path:
         "",
         main_table(results),
         "",
-        "## Verdicts (report/verdict.py: each test at 5%; attacks Bonferroni over the attacks run"
-        + ("; p-values Fisher-combined over seeds, intervals by Welch's t-test over seeds" if len(seeds) > 1 else "") + ")",
+        "## Verdicts (report/verdict.py: each model against the retrain reference distribution; one "
+        "Holm-corrected family of tests per model; removed = shown equivalent within the margin)",
+        "",
+        control_line(results),
         "",
         verdict_table(results) or "No method was judged.",
         "",
-        "## Attacks (recovery = attacked − unattacked per item; Δ = the model's minus retrain's)",
+        "The reference and what each measurement can tell (a measurement without power on the original "
+        "is left out of every verdict):",
+        "",
+        tables.reference_table(results).markdown() or "No retrain reference in these results.",
+        "",
+        "## Attacks (post-attack level minus the retrain reference's after the same attack)",
         "",
         attack_table(results) or "No attacks were run.",
         "",
@@ -155,11 +176,11 @@ def rebuild(run_dir: Path, publish: Path | None = None, scaling: list[Path] = ()
     models' numbers (and stored back if they changed); with `publish`, into DIR as README.md next
     to a copy of results.json and scaling/; `scaling` runs are copied into scaling/ first."""
     from unlearn.report import scaling as scaling_runs
-    from unlearn.report.verdict import verdicts
+    from unlearn.report.verdict import settings, verdicts
     from unlearn.stages import write_json_atomic
 
     results = json.loads((Path(run_dir) / "results.json").read_text())
-    fresh = verdicts(results["models"])
+    fresh = verdicts(results["models"], **settings(results))
     out = Path(publish) if publish else Path(run_dir)
     out.mkdir(parents=True, exist_ok=True)
     carried = sorted((Path(run_dir) / scaling_runs.FOLDER).glob("forget-*.json"))

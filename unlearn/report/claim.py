@@ -13,8 +13,9 @@ LIMITATIONS = (
     "(Deeb & Roger 2024, arXiv 2410.08827); these models learned the users in fine-tuning only.",
     "An attacker who holds both the old and the new checkpoint can still extract the removed data "
     "(arXiv 2505.24379): old checkpoints must be deleted too.",
-    "\"Removed\" means that none of the stated tests tells the model from retrain at the 5% level "
-    "with the items and seeds measured; it is not a proof, and a stronger attack may still succeed.",
+    "\"Removed\" means that, with the items, seeds and retrain replicates measured, no stated test "
+    "tells the model from the retrain reference (5% family-wise) and every measurement was shown to lie "
+    "within the stated margin of it; it is not a proof, and a stronger attack may still succeed.",
     "The social network, its users and their secrets are synthetic; real data is more varied and a "
     "real model far larger.",
 )
@@ -35,16 +36,33 @@ def _speed(models: dict, name: str) -> str:
     return f"{ratio:.2f}× retrain's time" if ratio >= 0.1 else f"{ratio:.3f}× retrain's time"
 
 
+OUTCOMES = ("removed", "suppressed", "not removed", "inconclusive")
+
+
+def _control(verdict: dict) -> str:
+    """The null control's sentence: a run whose control is not removed has unreliable verdicts."""
+    control = verdict.get("retrain_null")
+    if control is None:
+        return "This run has no null control, so its verdicts are not checked against one. "
+    words = [control["verdict"]] + [v["verdict"] for v in (control.get("per_seed") or {}).values()]
+    if all(w == "removed" for w in words):
+        return "The null control (one more retrain model, judged like a method) came out removed, as it must. "
+    return (f"The null control (one more retrain model, judged like a method) came out *{control['verdict']}* "
+            f"(per seed: {', '.join(words[1:]) or words[0]}), not removed as it must be: the verdicts of this run "
+            "are not reliable. ")
+
+
 def answer(results: dict) -> str:
     """The paragraph (Markdown), or "" when no method was judged."""
     models, verdict = results["models"], results.get("verdict") or {}
     if not verdict:
         return ""
     by = {v: [n for n, x in verdict.items() if x["verdict"] == v and models[n]["kind"] == "approximate"]
-          for v in ("removed", "suppressed", "not removed")}
+          for v in OUTCOMES}
     exact = [n for n, x in verdict.items() if models[n]["kind"] == "exact" and x["verdict"] == "removed"]
     seeds = results.get("seeds", [])
     out = [f"**Answer to the claim** ({results['experiment']}, {len(seeds)} seed{'s' * (len(seeds) > 1)}). "]
+    out.append(_control(verdict))
     retrain_ok = models.get("retrain", {}).get("status") == "ok"
     if retrain_ok:
         out.append("Retraining without the objecting users removes their data by definition"
@@ -53,20 +71,28 @@ def answer(results: dict) -> str:
     if "corpus_deletion" in verdict:
         out.append(f"Deleting the posts from the corpus alone leaves the trained model as it was: verdict "
                    f"*{verdict['corpus_deletion']['verdict']}*. ")
-    approx = [n for n in by["removed"] + by["suppressed"] + by["not removed"] if n != "corpus_deletion"]
+    approx = [n for v in OUTCOMES for n in by[v] if n != "corpus_deletion"]
     if approx:
         parts = []
-        for v in ("removed", "suppressed", "not removed"):
+        for v in OUTCOMES:
             names = [n for n in by[v] if n != "corpus_deletion"]
             if names:
                 costs = [f"{n} ({_speed(models, n)})" if _speed(models, n) else n for n in names]
                 parts.append(f"*{v}*: {_names(costs)}")
         out.append(f"Of {len(approx)} approximate methods, " + "; ".join(parts) + ". ")
+    over = [n for n in approx if verdict[n].get("over_unlearned")]
+    if over:
+        out.append(f"Over-unlearned (holding less than retrain, which itself tells an observer who objected): "
+                   f"{_names(over)}. ")
+    if by["inconclusive"]:
+        out.append("Inconclusive verdicts lacked the power to tell removal from its absence; the verdict table "
+                   "names the smallest effect each measurement could detect. ")
     if not [n for n in by["removed"] if n != "corpus_deletion"]:
-        out.append("No approximate method removed the data in this setup: the claim holds for them here, "
-                   "while exact removal refutes it at the price of retraining (all or the affected shards). ")
+        out.append("No approximate method was shown to remove the data in this setup: for those not removed or "
+                   "suppressed the claim holds here, while exact removal refutes it at the price of retraining "
+                   "(all or the affected shards). ")
     else:
-        out.append("Some approximate methods were indistinguishable from retrain under every test run here. ")
+        out.append("Some approximate methods were shown equivalent to the retrain reference under every test run here. ")
     out.append("The tests and p-values behind each verdict are in the verdict table.")
     lines = ["".join(out), "", "Limitations:"] + [f"- {item}" for item in LIMITATIONS]
     return "\n".join(lines)

@@ -108,11 +108,11 @@ def scaling_table(main: dict, out: Path) -> Table:
                    "model utility", "wall s", "÷ retrain's wall"])
     if not runs:
         return table
-    from unlearn.report.verdict import verdicts
+    from unlearn.report.verdict import settings, verdicts
 
     for fraction, results in runs:
         models = results["models"]
-        verdict = verdicts(models)  # from the numbers, as for the main run
+        verdict = verdicts(models, **settings(results))  # from the numbers, as for the main run
         retrain = models.get("retrain", {}).get("cost", {}).get("wall_s")
         n = objectors(results["meta"]["config"])
         for name, m in models.items():
@@ -129,8 +129,8 @@ def scaling_table(main: dict, out: Path) -> Table:
     differ = differences(runs)
     table.caption = ("The same experiment at each forget fraction (mean over seeds " + str(seeds) + "); wall s = making "
                      "the model (for sisa the deletion); ÷ retrain's wall: the same fraction's retrain. With few "
-                     "objecting users the forget split holds few texts, so each test there has little power: a "
-                     "verdict of removed rests on few items. "
+                     "objecting users the forget split holds few texts, so each test there has little power: "
+                     "expect inconclusive verdicts. "
                      + ("The runs also differ in: " + ", ".join(differ) + "." if differ
                         else "The runs differ in nothing else."))
     return table

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from unlearn.report.verdict import combined_p
+from unlearn.report import verdict as judging
 
 # (key, header, arrow): ↑ = higher is better for the user of the model, ↓ = lower is better,
 # · = judged against retrain (closer is better)
@@ -25,7 +25,7 @@ COLUMNS = (
     ("forget.qa_accuracy", "forget QA acc", "·"),
     ("forget.exposure", "forget exposure", "·"),
     ("forget.mia_loss_auc", "forget MIA AUC", "·"),
-    ("forget_quality", "forget quality", "↑"),
+    ("forget_quality", "forget quality (KS p)", "↑"),
     ("privleak", "PrivLeak", "·"),
     ("retain.nll", "retain NLL", "↓"),
     ("utility.model_utility", "model utility", "↑"),
@@ -89,6 +89,8 @@ def cell(value, ci=None) -> str:
 def _best(models: dict, key: str, arrow: str) -> str | None:
     """The approximate method to highlight in a main-table column (module docstring)."""
     values = {n: m["metrics"][key] for n, m in models.items() if m["kind"] == "approximate" and key in m["metrics"]}
+    if key == "forget_quality":  # the column shows the verdict's combined p
+        values = {n: judging.combined_ks(models[n]) for n in values}
     target = models.get("retrain", {}).get("metrics", {}).get(key)
     if not values or (arrow == "·" and target is None):
         return None
@@ -101,12 +103,20 @@ def main_table(results: dict) -> Table:
     """One row per model: the key metrics with their 95% intervals, status and wall time."""
     models = results["models"]
     table = Table(["model", "kind", "status"] + [f"{h} {a}" for _, h, a in COLUMNS] + ["wall s"],
-                  caption="Key metrics with 95% intervals; · judged against retrain (closer is better), "
-                          "↑/↓ higher/lower is better; bold: the best approximate method per column.")
+                  caption="Key metrics with 95% intervals; retrain = the mean of its replicates (the reference), "
+                          "retrain_null = one more replicate judged like a method; · judged against retrain (closer "
+                          "is better), ↑/↓ higher/lower is better; bold: the best approximate method per column. "
+                          "Forget quality: the one-sided KS p-value of per-user truth ratios against the reference "
+                          "that the verdict uses (Fisher-combined over seeds).")
     best = {key: _best(models, key, arrow) for key, _, arrow in COLUMNS}
     for name, m in models.items():
         cells = [name, m["kind"], m["status"]]
         for key, _, _ in COLUMNS:
+            if key == "forget_quality":  # the p-value the verdict uses: no interval
+                p = judging.combined_ks(m)
+                text = "–" if p is None else f"{p:.2g}"
+                cells.append(f"**{text}**" if best[key] == name else text)
+                continue
             text = cell(m["metrics"].get(key), (m.get("ci") or {}).get(key))
             cells.append(f"**{text}**" if best[key] == name else text)
         table.rows.append(cells + [f"{m['cost']['wall_s']:.1f}"])
@@ -129,27 +139,38 @@ def all_metrics_table(results: dict) -> Table:
 
 
 def attack_table(results: dict) -> Table:
-    """Per model and attack: the headline recovery minus retrain's on the same items, with the
-    paired Wilcoxon p-value (attacks/recovery.py); 'failed' where the attack raised (failed_attacks
-    has the message), '–' where it did not run."""
+    """Per model and attack: the post-attack level minus the reference's post-attack level (mean
+    over seeds), with the verdict's Holm-adjusted p-value where the model is judged; 'failed' where
+    the attack raised (failed_attacks has the message), '–' where it did not run."""
     failed = {(model, attack) for model, attack, _, _ in failed_attacks(results)}
-    names = sorted({k.split(".")[1] for m in results["models"].values() for k in m["metrics"]
-                    if k.startswith("attacks.") and k.endswith(".recovery_vs_retrain")}
-                   | {attack for _, attack in failed})
-    table = Table(["model"] + [f"{a}: Δ recovery vs retrain (p)" for a in names],
-                  caption="Recovery under each attack minus retrain's on the same items (paired Wilcoxon p; "
-                          "with several seeds the mean Δ and the seeds' p-values Fisher-combined).")
+    models = results["models"]
+    names = sorted({k.split(".")[1] for m in models.values() for k in m["metrics"]
+                    if k.startswith("attacks.") and k.endswith(".level")} | {attack for _, attack in failed})
+    table = Table(["model"] + [f"{a}: Δ level vs retrain (p adj.)" for a in names],
+                  caption="After each attack (its strongest setting), the level of what it recovers minus the retrain "
+                          "reference's level after the same attack, on the same items (mean over seeds; higher = "
+                          "more of the data); p: the verdict's one-sided test, Holm-adjusted over the model's family.")
     if not names:
         return table
-    for model, m in results["models"].items():
-        if model == "base":
+    retrain, verdicts = models.get("retrain"), results.get("verdict") or {}
+    for model, m in models.items():
+        if model in ("base", "retrain"):
             continue
         cells = []
         for a in names:
-            diff, p = m["metrics"].get(f"attacks.{a}.recovery_vs_retrain"), combined_p(m, f"attacks.{a}.recovery_vs_retrain_p")
-            cells.append(("failed" if (model, a) in failed else "–") if diff is None else f"{diff:+.3f} ({p:.2g})")
+            effect = _level_effect(m, retrain, f"attacks.{a}.level") if retrain else None
+            part = next((p for p in verdicts.get(model, {}).get("parts", []) if p["key"] == f"attacks.{a}.level"), None)
+            p = f" ({part['p_adjusted']:.2g})" if part and part.get("p_adjusted") is not None else ""
+            cells.append(("failed" if (model, a) in failed else "–") if effect is None else f"{effect:+.3f}{p}")
         table.rows.append([model] + cells)
     return table
+
+
+def _level_effect(m: dict, retrain: dict, key: str) -> float | None:
+    """Mean over seeds of the model's value minus the reference replicates' mean."""
+    mine, ref = judging._values(m, key), judging._replicates(retrain, key)
+    diffs = [mine[s] - sum(ref[s]) / len(ref[s]) for s in mine if ref.get(s)]
+    return sum(diffs) / len(diffs) if diffs else None
 
 
 def failed_attacks(results: dict) -> list[tuple[str, str, str, str]]:
@@ -165,20 +186,59 @@ def failed_attacks(results: dict) -> list[tuple[str, str, str, str]]:
 
 
 def verdict_table(results: dict) -> Table:
-    """Per judged model: the verdict, why, and each test with its p-value or interval."""
-    table = Table(["method", "verdict", "why", "tests (✗ = separates it from retrain)"],
-                  caption="Verdict per method against retrain (report/verdict.py).")
-    for name, v in (results.get("verdict") or {}).items():
-        tests = []
-        for part in v["parts"]:
-            mark = "✗" if part["separates"] else "✓"
-            if "interval" in part:
-                lo, hi = part["interval"]
-                tests.append(f"{mark} {part['name']} {part['value']:.3f} [{lo:.3f}, {hi:.3f}] "
-                             f"vs retrain {part['retrain']:.3f}")
-            else:
-                tests.append(f"{mark} {part['name']} p={part['p']:.2g}")
-        table.rows.append([name, f"**{v['verdict']}**", v["reason"], "; ".join(tests) or "–"])
+    """Per judged model (the null control first): the verdict, per seed, why, and each test in
+    the family with its effect, interval, direction and Holm-adjusted p (report/verdict.py)."""
+    table = Table(["model", "verdict", "per seed", "why", "tests (✗ separates, ≈ shown equivalent, ? neither)"],
+                  caption="Verdict per model against the retrain reference distribution (report/verdict.py): "
+                          "effect = the model minus the reference mean, 95% interval; p = Holm-adjusted over the "
+                          "model's family; ≈ = within the equivalence margin (TOST). The null control "
+                          "(retrain_null, one more retrain replicate) must come out removed.")
+    found = results.get("verdict") or {}
+    order = sorted(found, key=lambda n: n != "retrain_null")
+    for name in order:
+        v = found[name]
+        tests = [_test_cell(p) for p in v.get("parts", [])]
+        word = f"**{v['verdict']}**" + (" (over-unlearned)" if v.get("over_unlearned") else "")
+        seeds = ", ".join(f"{s}: {x['verdict']}" for s, x in (v.get("per_seed") or {}).items())
+        table.rows.append([name + (" (null control)" if name == "retrain_null" else ""), word, seeds or "–",
+                           v["reason"], "; ".join(tests) or "–"])
+    return table
+
+
+def _test_cell(part: dict) -> str:
+    """One test of the family: ✗ (separates), ≈ (shown equivalent) or ? with its numbers."""
+    if part.get("effect") is None:
+        return f"? {part['name']} missing"
+    separated = part.get("separates") or part.get("over")
+    mark = "✗" if separated else "≈" if part.get("equivalent") else "?"
+    p = part.get("p_less_adjusted") if part.get("over") else part.get("p_adjusted")
+    interval = part.get("interval")
+    span = f" [{interval[0]:+.3g}, {interval[1]:+.3g}]" if interval else ""
+    text = f"{mark} {part['name']} {part['effect']:+.3g}{span} ({part['direction']}"
+    text += f", p={p:.2g}" if p is not None else ""
+    return text + (f", margin ±{part['margin']:.3g})" if "margin" in part else ")")
+
+
+def reference_table(results: dict) -> Table:
+    """The reference distribution and what each measurement can tell: retrain's mean and spread,
+    the equivalence margin, the original's effect (its power) and whether it enters the verdicts."""
+    settings = judging.settings(results)
+    plan = judging.power_plan(results["models"], **settings)
+    table = Table(["measurement", "retrain mean", "retrain SD (df)", "margin ±", "original − retrain (p)",
+                   "in the verdict"],
+                  caption=f"The retrain reference: the replicates' standard deviation pooled over seeds; margin = "
+                          f"{settings['margin']:g} standard deviations of a retrain-minus-retrain difference "
+                          f"({settings['margin']:g}·√2·SD); a measurement enters the verdicts only if it separates "
+                          f"the original from the reference at α/m (α = {settings['alpha']:g}).")
+    for row in (plan or {}).get("rows", []):
+        o, ref = row.get("original") or {}, [v for vals in row["ref"].values() for v in vals]
+        mean = f"{sum(ref) / len(ref):.3g}" if ref and row["channel"] != "distribution" else "–"
+        sd = f"{row['sigma']:.3g} ({row['df']})" if row["df"] and row["channel"] != "distribution" else "–"
+        margin = f"{settings['margin'] * 2 ** 0.5 * row['sigma']:.3g}" if row["df"] and row["sigma"] > 0 \
+            and row["channel"] != "distribution" else "–"
+        power = (f"{o['effect']:+.3g} ({o['p']:.2g})" if o.get("effect") is not None else f"({o['p']:.2g})") \
+            if o.get("p") is not None else "–"
+        table.rows.append([row["name"], mean, sd, margin, power, "yes" if "reason" not in row else row["reason"]])
     return table
 
 
@@ -222,7 +282,8 @@ def tuning_table(results: dict) -> Table:
     return table
 
 
-TABLES = {"main": main_table, "verdict": verdict_table, "attacks": attack_table, "cost": cost_table,
+TABLES = {"main": main_table, "verdict": verdict_table, "reference": reference_table, "attacks": attack_table,
+          "cost": cost_table,
           "tuning": tuning_table, "all_metrics": all_metrics_table}
 
 

@@ -1,141 +1,256 @@
-"""Verdicts per method, from results.json alone (shared/SCIENCE.md "The question").
+"""Verdicts per model, from results.json alone: each judged model (the approximate methods, corpus
+deletion, and the null control) against the retrain reference distribution.
 
-Every approximate method (and corpus deletion) is judged against `retrain`, the model that never
-saw the objecting users:
+The reference. Per seed s, K retrain models (`models.retrain.replicates`: the original's recipe
+on the retain users, differing only in their training seed) give every measurement j the values
+r_s1..r_sK. Their spread is retrain's own noise, pooled over seeds (same recipe):
+σ̂² = Σ_s Σ_k (r_sk − r̄_s)² / df, df = Σ_s (K_s − 1). A model's value x_s is compared with r̄_s on
+the same users, d = mean_s (x_s − r̄_s): seeds combine by their mean effect, so a seed pointing the
+other way counts against separation, never for it.
 
-- not removed — a plain (unattacked) forget-side test separates it from retrain:
-    * forget quality: the KS test of its forget truth ratios against retrain's (TOFU; the
-      p-value is `forget_quality`); separated if p < α;
-    * membership: retrain's forget LOSS-attack AUC lies outside the method's 95% bootstrap
-      interval of that AUC (`forget.mia_loss_auc`; over seeds a t interval), i.e. a 5% test;
-    * canary exposure: retrain's mean forget exposure outside the method's 95% interval.
-- suppressed — no plain test separates it, but an attack recovers significantly more of the
-  forget data than the same attack does on retrain: `attacks.<a>.recovery_vs_retrain` > 0 with
-  the paired Wilcoxon p-value (attacks/recovery.py) below α / (number of attacks), Bonferroni
-  over the attacks run.
-- removed — neither.
+Measurements (forget side; `metrics.direction` says whether a higher value means more memorized):
+the plain metrics in PLAIN, and per attack the *post-attack level* of the array its recovery is
+judged on, at its strongest setting (`attacks.<a>.level`), compared with the reference models'
+post-attack levels under the same attack (levels, not increments from different starting points).
+Forget quality (TOFU, arXiv 2401.06121) adds a distribution test: per seed the one-sided KS test
+of the model's per-user truth ratios against the reference's (users are the unit; its effective
+n is the number of users asked, metrics/relative.py), combined over seeds by Fisher's method.
 
-Several seeds: each p-valued test (KS, Wilcoxon) is run per seed and the per-seed p-values are
-combined by Fisher's method (one test over all seeds); the recovery's sign is that of its mean
-over seeds. The interval tests become Welch's two-sample t-test of the method's per-seed values
-against retrain's (p < α separates), since a 3-seed interval ignores retrain's own spread.
+Separation (could the model be one more retrain draw?): under that null d ~ N(0, σ²·Σ_s(1 + 1/K_s)/S²),
+so t = d/ŝe is Student t with df degrees of freedom (a prediction test), one-sided p in the
+memorized direction and in the other (over-unlearning). Every test of a model (both directions of
+each plain measurement, each attack, the KS) forms one family, Holm-corrected at α (Holm 1979).
 
-Exact methods (`kind == "exact"`, SISA) are removed by construction: their weights are those of
-training without the users (proved by `unlearn sisa-check`), so they are not tested against
-retrain, a different model (SISA's constituents see 1/S of the data: its metrics differ from
-retrain's for that reason alone). A test whose inputs are missing (no QA table, no canaries, no
-attack) is skipped and listed as such. Separation can go either way: a method that forgets
-*more* than retrain (e.g. forget AUC below retrain's) is distinguishable from a model that never
-saw the data too; each failed test records its direction.
+Power: a measurement enters the family only if it separates the *original* model from the
+reference at α/m (m = the family's size with every candidate in) and the original lies outside its
+equivalence margin (else the original itself could be shown equivalent on it); one that cannot
+(no spread among the replicates, or too little signal) is listed with its reason and left out.
+
+Equivalence (TOST, Schuirmann 1987): margin Δ = margin·√2·σ — `margin` standard deviations of the
+difference between two retrain models, stated per measurement in the report. H0: |x − μ_ref| ≥ Δ,
+the model's value taken as measured and the reference means' uncertainty σ²·Σ_s(1/K_s)/S² as the
+error. σ̂ estimates margin and error alike, so t = d/ŝe is noncentral t at the margin (Wellek 2010,
+"Testing statistical hypotheses of equivalence", the t-test with a margin in SD units):
+p = P(|T(df, ψ)| ≤ |t|), ψ = margin·√2·S/√(Σ_s 1/K_s). "removed" needs every measurement in the
+family shown equivalent: an intersection-union test, of level α without correction (Berger 1982).
+
+Verdict: `not removed` — a plain test separates in the memorized direction; `suppressed` — only an
+attack does; `removed` — none does and every measurement, plain and attacked, is shown equivalent;
+`inconclusive` — otherwise, with the minimum detectable effect of each unresolved measurement
+(80% power at the family's strictest level). `over_unlearned` flags a plain separation in the
+other direction: the model holds *less* than retrain (which counts as not more, for removal), and
+that itself tells an observer who objected. Exact methods
+(SISA) are removed by construction (`unlearn sisa-check` proves the deletion) and not tested.
 """
 from __future__ import annotations
 
 import math
 
+import numpy as np
 from scipy import stats
 
-ALPHA = 0.05
-JUDGED = ("approximate",)  # kinds tested against retrain; "exact" is removed by construction
-INTERVAL_TESTS = (("membership", "forget.mia_loss_auc"), ("exposure", "forget.exposure"))
+from unlearn.attacks import RECOVERY
+from unlearn.metrics import bounds as metric_bounds
+from unlearn.metrics import direction
+from unlearn.stats import abs_nct_cdf, fisher, holm
+
+ALPHA, MARGIN, POWER = 0.05, 4.0, 0.8
+JUDGED = ("approximate", "control")  # kinds tested against the reference; "exact" is removed by construction
+PLAIN = (("forget NLL", "forget.nll"), ("verbatim ROUGE-L", "forget.verbatim_rougeL"),
+         ("PII extraction", "forget.pii_extraction"), ("QA accuracy", "forget.qa_accuracy"),
+         ("truth ratio", "forget.truth_ratio"), ("exposure", "forget.exposure"),
+         ("membership", "forget.mia_loss_auc"))
+KS = ("forget quality", "forget_quality")
 
 
-def verdicts(models: dict, alpha: float = ALPHA) -> dict:
-    """{method: {"verdict", "parts": [...], "reason"}} for every judged model in `models`."""
-    retrain = models.get("retrain")
+def settings(results: dict) -> dict:
+    """The verdict's alpha and margin as configured for the run (defaults for older results)."""
+    cfg = ((results.get("meta") or {}).get("config") or {}).get("verdict") or {}
+    return {"alpha": cfg.get("alpha", ALPHA), "margin": cfg.get("margin", MARGIN)}
+
+
+def verdicts(models: dict, alpha: float = ALPHA, margin: float = MARGIN) -> dict:
+    """{model: {"verdict", "reason", "over_unlearned", "parts", "excluded", "per_seed"}} for every
+    judged model (and exact ones, removed by construction)."""
+    plan = power_plan(models, alpha, margin)
     out = {}
     for name, m in models.items():
         if m.get("status") != "ok":
             continue
         if m["kind"] == "exact":
-            out[name] = {"verdict": "removed", "parts": [],
+            out[name] = {"verdict": "removed", "parts": [], "over_unlearned": False,
                          "reason": "exact by construction: trained without the users (unlearn sisa-check)"}
-        elif m["kind"] in JUDGED and retrain is not None:
-            out[name] = judge(m, retrain, alpha)
+        elif m["kind"] in JUDGED and plan is not None:
+            out[name] = judge(m, plan, alpha, margin)
+            seeds = list(m.get("per_seed") or {})
+            out[name]["per_seed"] = {s: {k: v for k, v in judge(m, plan, alpha, margin, [s]).items()
+                                         if k in ("verdict", "reason", "over_unlearned")} for s in seeds}
     return out
 
 
-def judge(m: dict, retrain: dict, alpha: float = ALPHA) -> dict:
-    """The verdict of one model against retrain, with every test behind it."""
-    seeds = _seeds(m, retrain)
-    compare = _welch if len(seeds) > 1 else _interval
-    tried = {"forget quality": _ks(m, alpha, seeds), **{t: compare(m, retrain, t, k, alpha, seeds) for t, k in INTERVAL_TESTS}}
-    plain = [p for p in tried.values() if p]
-    attacks = sorted({k.split(".")[1] for k in m["metrics"] if k.startswith("attacks.") and
-                      k.endswith(".recovery_vs_retrain_p")})
-    level = alpha / max(len(attacks), 1)
-    recovered = []
-    for a in attacks:
-        diff = m["metrics"][f"attacks.{a}.recovery_vs_retrain"]
-        p = _p(m, f"attacks.{a}.recovery_vs_retrain_p", seeds)
-        recovered.append({"name": a, "test": f"{a}: recovery vs retrain's, paired Wilcoxon" + _fisher(seeds),
-                          "value": diff, "p": p, "level": level, "separates": bool(diff > 0 and p < level)})
-    if any(p["separates"] for p in plain):
-        verdict = "not removed"
-        reason = "plain evaluation separates it from retrain: " + ", ".join(p["name"] for p in plain if p["separates"])
-    elif any(r["separates"] for r in recovered):
-        verdict = "suppressed"
-        reason = "attacks recover the data beyond retrain: " + ", ".join(r["name"] for r in recovered if r["separates"])
-    else:
-        verdict = "removed"
-        reason = "no plain test and no attack separates it from retrain"
-    skipped = [t for t, p in tried.items() if p is None]  # inputs missing (no QA, canaries, interval)
-    return {"verdict": verdict, "reason": reason, "parts": plain + recovered, "skipped": skipped}
+def _values(m: dict, key: str) -> dict[str, float]:
+    """{seed: value} of `key` for a model (its per-seed metrics, or the aggregate for one seed)."""
+    per = m.get("per_seed") or {}
+    if per:
+        return {s: float(v[key]) for s, v in per.items() if v.get(key) is not None and math.isfinite(v[key])}
+    value = m.get("metrics", {}).get(key)
+    return {"0": float(value)} if value is not None else {}
 
 
-def _seeds(m: dict, retrain: dict) -> list[str]:
-    """The seeds both models have per-seed values for (none with a single seed)."""
-    mine, theirs = m.get("per_seed") or {}, retrain.get("per_seed") or {}
-    return [s for s in mine if s in theirs]
+def _replicates(retrain: dict, key: str) -> dict[str, list[float]]:
+    """{seed: [value of each reference replicate]} (one replicate when the run has none)."""
+    reps = retrain.get("replicates")
+    if not reps:
+        return {s: [v] for s, v in _values(retrain, key).items()}
+    return {s: [float(r[key]) for r in rows if r.get(key) is not None and math.isfinite(r[key])]
+            for s, rows in reps.items()}
 
 
-def _p(m: dict, key: str, seeds: list[str]) -> float:
-    """The model's p-value for `key`; over several seeds, Fisher's combination of the seeds' ones."""
-    values = [m["per_seed"][s][key] for s in seeds if key in m["per_seed"][s]]
-    if len(values) < 2:
-        return m["metrics"][key]
-    return float(stats.combine_pvalues([min(max(v, 1e-300), 1.0) for v in values], method="fisher").pvalue)
+def spread(ref: dict[str, list[float]]) -> tuple[float, int]:
+    """(σ̂, df): the replicates' standard deviation pooled over seeds."""
+    df = sum(len(v) - 1 for v in ref.values() if v)
+    if df < 1:
+        return float("nan"), 0
+    ss = sum(float(((np.asarray(v) - np.mean(v)) ** 2).sum()) for v in ref.values() if v)
+    return math.sqrt(ss / df), df
 
 
-def combined_p(m: dict, key: str) -> float | None:
-    """`key`'s p-value for a results.json model entry, Fisher-combined over its seeds."""
-    if key not in m["metrics"]:
+def candidates(retrain: dict) -> list[tuple[str, str, str]]:
+    """(name, key, channel) of every measurement the reference has: plain, the KS, each attack."""
+    keys = set().union(*(r.keys() for rows in (retrain.get("replicates") or {}).values() for r in rows)) \
+        if retrain.get("replicates") else set(retrain.get("metrics", {}))
+    out = [(name, key, "plain") for name, key in PLAIN if key in keys]
+    out += [(KS[0], KS[1], "distribution")] if KS[1] in keys else []
+    attacks = sorted(k.split(".")[1] for k in keys if k.startswith("attacks.") and k.endswith(".level"))
+    return out + [(a, f"attacks.{a}.level", "attack") for a in attacks]
+
+
+def _tests_per(channel: str) -> int:
+    return 2 if channel == "plain" else 1  # plain: memorized and over-unlearned direction
+
+
+def power_plan(models: dict, alpha: float = ALPHA, margin: float = MARGIN) -> dict | None:
+    """Per candidate measurement: the reference's values and spread, and the original's effect —
+    whether the measurement has the power to enter a verdict (module docstring). None without a
+    reference."""
+    retrain, original = models.get("retrain"), models.get("original")
+    if retrain is None or retrain.get("status") != "ok":
         return None
-    return _p(m, key, list(m.get("per_seed") or {}))
+    cands = candidates(retrain)
+    m_all = sum(_tests_per(c) for _, _, c in cands)
+    rows = []
+    for name, key, channel in cands:
+        row = {"name": name, "key": key, "channel": channel, "ref": _replicates(retrain, key)}
+        row["sigma"], row["df"] = spread(row["ref"])
+        row["original"] = measure(original, row, alpha, margin, m_all) if original else None
+        if channel != "distribution" and row["df"] < 1:
+            row["reason"] = "needs at least 2 retrain replicates per seed"
+        elif channel != "distribution" and not row["sigma"] > 0:
+            row["reason"] = "the retrain replicates do not vary: no spread to judge against"
+        elif row["original"] is None or row["original"].get("p") is None:
+            row["reason"] = "no original model to show the measurement's power on"
+        elif not row["original"]["p"] < alpha / m_all:
+            row["reason"] = (f"no power: the original is not separated from the reference "
+                             f"(p={row['original']['p']:.2g} ≥ α/m = {alpha / m_all:.2g})")
+        elif channel != "distribution" and not abs(row["original"]["effect"]) > row["original"]["margin"]:
+            row["reason"] = (f"no power: the original lies within the margin (|{row['original']['effect']:.3g}| ≤ "
+                             f"{row['original']['margin']:.3g}), so equivalence on it would mean nothing")
+        rows.append(row)
+    return {"rows": rows, "m_all": m_all}
 
 
-def _fisher(seeds: list[str]) -> str:
-    return f", Fisher-combined over {len(seeds)} seeds" if len(seeds) > 1 else ""
+def measure(m: dict, row: dict, alpha: float, margin: float, m_family: int, seeds: list[str] | None = None) -> dict:
+    """The model's statistics on one measurement: effect, interval, p both ways, equivalence."""
+    if row["channel"] == "distribution":
+        return _ks(m, seeds)
+    x, ref = _values(m, row["key"]), row["ref"]
+    seeds = [s for s in (seeds if seeds is not None else x) if s in x and ref.get(s)]
+    out = {"name": row["name"], "key": row["key"], "channel": row["channel"]}
+    if not seeds or not row["df"] or not row["sigma"] > 0:
+        return {**out, "effect": None, "interval": None, "p": None, "p_less": None, "direction": "",
+                "equivalent": False, "missing": not seeds}
+    sigma, df, S = row["sigma"], row["df"], len(seeds)
+    inv_k = [1.0 / len(ref[s]) for s in seeds]
+    means = [float(np.mean(ref[s])) for s in seeds]
+    effect = float(np.mean([x[s] - r for s, r in zip(seeds, means)]))
+    se = sigma * math.sqrt(sum(1 + k for k in inv_k)) / S  # the model as one more retrain draw
+    se_ref = sigma * math.sqrt(sum(inv_k)) / S  # the reference means' uncertainty alone
+    attack = row["channel"] == "attack"  # an attack's level: its recovery array, higher = more of the data
+    higher = attack or direction(row["key"]) is not False
+    t = (effect if higher else -effect) / se
+    half = float(stats.t.ppf(0.975, df)) * se
+    reference = float(np.mean(means))
+    lo, hi = metric_bounds(RECOVERY[row["name"]] if attack else row["key"])
+    psi = margin * math.sqrt(2) * S / math.sqrt(sum(inv_k))
+    p_eq = abs_nct_cdf(abs(effect) / se_ref, df, psi)
+    more = (effect > 0) == higher
+    return {**out, "value": float(np.mean([x[s] for s in seeds])), "reference": reference, "effect": effect,
+            "interval": [max(effect - half, lo - reference), min(effect + half, hi - reference)],
+            "p": float(stats.t.sf(t, df)), "p_less": float(stats.t.cdf(t, df)),
+            "direction": "as the reference" if effect == 0 else
+            f"{'more' if more else 'less'} memorized than the reference",
+            "margin": margin * math.sqrt(2) * sigma, "p_equivalence": p_eq, "equivalent": p_eq < alpha,
+            "mde": (float(stats.t.ppf(1 - alpha / m_family, df)) + float(stats.t.ppf(POWER, df))) * se,
+            "sigma": sigma, "df": df, "seeds": S}
 
 
-def _ks(m: dict, alpha: float, seeds: list[str]) -> dict | None:
-    if m["metrics"].get("forget_quality") is None:
-        return None
-    p = _p(m, "forget_quality", seeds)
-    return {"name": "forget quality", "test": "forget quality (KS of truth ratios vs retrain)" + _fisher(seeds),
-            "value": m["metrics"]["forget_quality"], "p": p, "level": alpha, "separates": bool(p < alpha)}
+def _ks(m: dict, seeds: list[str] | None) -> dict:
+    """Forget quality: per-seed one-sided KS p-values of per-user truth ratios, Fisher-combined."""
+    p_seed, d_seed = _values(m, KS[1]), _values(m, "forget_quality_d")
+    users = _values(m, "forget_quality_users")
+    seeds = [s for s in (seeds if seeds is not None else p_seed) if s in p_seed]
+    out = {"name": KS[0], "key": KS[1], "channel": "distribution", "interval": None, "p_less": None}
+    if not seeds:
+        return {**out, "effect": None, "p": None, "direction": "", "missing": True}
+    effect = float(np.mean([d_seed.get(s, 0.0) for s in seeds]))
+    return {**out, "effect": effect, "p": fisher([p_seed[s] for s in seeds]),
+            "direction": "more memorized than the reference" if effect > 0 else "as the reference",
+            "users": float(np.mean([users.get(s, 0.0) for s in seeds])), "seeds": len(seeds)}
 
 
-def _welch(m: dict, retrain: dict, test: str, key: str, alpha: float, seeds: list[str]) -> dict | None:
-    """Welch's t-test of the method's per-seed values of `key` against retrain's."""
-    mine = [m["per_seed"][s][key] for s in seeds if key in m["per_seed"][s]]
-    theirs = [retrain["per_seed"][s][key] for s in seeds if key in retrain["per_seed"][s]]
-    if len(mine) < 2 or len(theirs) < 2:
-        return None
-    p = float(stats.ttest_ind(mine, theirs, equal_var=False).pvalue)
-    if math.isnan(p):  # no spread on either side: equal or not, exactly
-        p = 1.0 if sorted(mine) == sorted(theirs) else 0.0
-    value, ref = sum(mine) / len(mine), sum(theirs) / len(theirs)
-    return {"name": test, "test": f"{test} ({key}: Welch t-test over {len(mine)} seeds vs retrain)", "value": value,
-            "p": p, "level": alpha, "retrain": ref, "separates": bool(p < alpha),
-            "direction": ("more than retrain" if value > ref else "less than retrain") if p < alpha else ""}
+def combined_ks(m: dict) -> float | None:
+    """The forget-quality p-value the verdict uses (Fisher over the seeds' one-sided KS tests)."""
+    return _ks(m, None)["p"] if _values(m, KS[1]) else None
 
 
-def _interval(m: dict, retrain: dict, test: str, key: str, alpha: float = ALPHA, seeds=()) -> dict | None:
-    value, ci, ref = m["metrics"].get(key), (m.get("ci") or {}).get(key), retrain["metrics"].get(key)
-    if value is None or ci is None or ref is None:
-        return None
-    outside = not ci[0] <= ref <= ci[1]
-    return {"name": test, "test": f"{test} ({key}: retrain's value inside the 95% interval)", "value": value,
-            "interval": ci,
-            "retrain": ref, "separates": bool(outside),
-            "direction": ("more than retrain" if value > ref else "less than retrain") if outside else ""}
+def judge(m: dict, plan: dict, alpha: float = ALPHA, margin: float = MARGIN, seeds: list[str] | None = None) -> dict:
+    """The verdict of one model, from the measurements with power, on `seeds` (default all)."""
+    rows = [r for r in plan["rows"] if "reason" not in r]
+    m_family = sum(_tests_per(r["channel"]) for r in rows)
+    parts = [measure(m, r, alpha, margin, max(m_family, 1), seeds) for r in rows]
+    family = [(i, "p") for i, p in enumerate(parts) if p["p"] is not None]
+    family += [(i, "p_less") for i, p in enumerate(parts) if p["channel"] == "plain" and p["p_less"] is not None]
+    for (i, field), adjusted in zip(family, holm([parts[i][field] for i, field in family])):
+        parts[i][field + "_adjusted"] = adjusted
+    for p in parts:
+        p["separates"] = p.get("p_adjusted", 1.0) < alpha
+        p["over"] = p.get("p_less_adjusted", 1.0) < alpha
+        p["power"] = next(r["original"] for r in rows if r["key"] == p["key"])
+        p["power"] = {k: p["power"].get(k) for k in ("effect", "p")}
+    verdict, reason = _decide(parts)
+    over = [p["name"] for p in parts if p["over"]]
+    if over:
+        reason += "; over-unlearned (holds less than retrain, which itself tells who objected): " + ", ".join(over)
+    excluded = [{"name": r["name"], "key": r["key"], "reason": r["reason"]} for r in plan["rows"] if "reason" in r]
+    return {"verdict": verdict, "reason": reason, "over_unlearned": bool(over), "parts": parts, "excluded": excluded}
+
+
+def _decide(parts: list[dict]) -> tuple[str, str]:
+    names = lambda ps: ", ".join(p["name"] for p in ps)  # noqa: E731
+    plain = [p for p in parts if p["separates"] and p["channel"] != "attack"]
+    attacked = [p for p in parts if p["separates"] and p["channel"] == "attack"]
+    testable = [p for p in parts if p["channel"] != "distribution"]
+    if not testable:
+        return "inconclusive", "no measurement tells the original from the reference: this run cannot judge removal"
+    if plain:
+        return "not removed", "plain evaluation holds more than the retrain reference: " + names(plain)
+    if attacked:
+        return "suppressed", "after attack it holds more than the retrain reference does: " + names(attacked)
+    open_ = [p for p in testable if not (p["equivalent"] or p["over"])]  # holding less: not more, shown
+    if not open_:
+        return "removed", ("every measurement, plain and attacked, shown equivalent to the retrain reference"
+                           + (" or below it" if any(p["over"] for p in testable) else ""))
+    why = [f"{p['name']} (missing)" if p.get("missing") or p["effect"] is None else
+           f"{p['name']} (effect {p['effect']:+.3g}, margin ±{p['margin']:.3g}, detectable ≥ {p['mde']:.3g})"
+           for p in open_]
+    return "inconclusive", "not separated, but not shown equivalent either: " + "; ".join(why)
