@@ -31,6 +31,9 @@ def test_experiment_overrides_base_and_command_line_overrides_both():
     (["finetune.schedule=step"], ["finetune.schedule", "cosine, linear, constant"]),
     (["data.objector_selection=loud"], ["data.objector_selection", "most_active"]),
     (["lr"], ["key=value"]),
+    (["retrain.replicates=0"], ["command line", "retrain.replicates", "at least 1"]),
+    (["verdict.alpha=0.7"], ["verdict", "0 < alpha < 0.5"]),
+    (["verdict.margin=-1"], ["verdict", "margin > 0"]),
 ])
 def test_bad_values_name_the_key_and_choices(override, names):
     with pytest.raises(ConfigError) as err:

@@ -1,5 +1,6 @@
-"""The report's tables as data (`Table`: a header and rows of cells), built from results.json
-alone, and rendered as Markdown, CSV or LaTeX (`export` writes every table in every format).
+"""The report's tables as data (`Table`, report/table.py: a header and rows of cells), built from
+results.json alone, and rendered as Markdown, CSV or LaTeX (`export` writes every table in every
+format). The tables that read the verdicts are in report/verdict_tables.py.
 
 Cells are strings; `**x**` marks a highlighted cell (Markdown bold, LaTeX \\textbf, plain in CSV).
 In the main table the approximate method closest to retrain in each column judged against
@@ -8,13 +9,12 @@ best approximate method; exact, reference and base rows are never highlighted.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from unlearn.report import verdict as judging
+from unlearn.report.table import Table, cell  # noqa: F401 (re-exported)
+from unlearn.report.verdict_tables import attack_table, reference_table, verdict_table
 
 # (key, header, arrow): ↑ = higher is better for the user of the model, ↓ = lower is better,
 # · = judged against retrain (closer is better)
@@ -32,58 +32,10 @@ COLUMNS = (
 )
 
 
-@dataclass
-class Table:
-    head: list[str]
-    rows: list[list[str]] = field(default_factory=list)
-    caption: str = ""
-
-    def markdown(self) -> str:
-        if not self.rows:
-            return ""
-        lines = ["| " + " | ".join(self.head) + " |", "|" + "---|" * len(self.head)]
-        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in self.rows])
-
-    def csv(self) -> str:
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(self.head)
-        writer.writerows([[c.replace("**", "") for c in r] for r in self.rows])
-        return buf.getvalue()
-
-    def latex(self) -> str:
-        """A booktabs tabular in a table float (needs \\usepackage{booktabs})."""
-        def tex(cell: str) -> str:
-            for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-                         ("↑", r"$\uparrow$"), ("↓", r"$\downarrow$"), ("·", r"$\cdot$"), ("×", r"$\times$"),
-                         ("Δ", r"$\Delta$"), ("÷", r"$\div$"), ("–", "--"), ("✗", r"$\times$"), ("✓", r"\checkmark{}"),
-                         ("✔", r"\checkmark{}"), ("★", r"$\star$")):
-                cell = cell.replace(a, b)
-            if cell.startswith("**") and cell.endswith("**") and len(cell) > 4:
-                cell = r"\textbf{" + cell[2:-2] + "}"
-            return cell.replace("**", "")
-        lines = [r"\begin{table}[t]", r"\centering", r"\small", r"\begin{tabular}{" + "l" * len(self.head) + "}",
-                 r"\toprule", " & ".join(tex(h) for h in self.head) + r" \\", r"\midrule"]
-        lines += [" & ".join(tex(c) for c in r) + r" \\" for r in self.rows]
-        lines += [r"\bottomrule", r"\end{tabular}"]
-        if self.caption:
-            lines.append(r"\caption{" + tex(self.caption) + "}")
-        return "\n".join(lines + [r"\end{table}", ""])
-
-    def as_json(self) -> dict:
-        return {"caption": self.caption, "columns": self.head, "rows": [[c.replace("**", "") for c in r] for r in self.rows]}
-
-
 def run_command(meta: dict, run_dir: str) -> str:
     """`unlearn run CONFIG [OVERRIDES] --out RUN_DIR` as recorded in a results.json's meta."""
     config = meta.get("config_path") or "CONFIG"
     return " ".join(["unlearn run", config, *meta.get("overrides", []), "--out", meta.get("run_dir") or run_dir])
-
-
-def cell(value, ci=None) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{value:.3f}"
 
 
 def _best(models: dict, key: str, arrow: str) -> str | None:
@@ -112,8 +64,8 @@ def main_table(results: dict) -> Table:
     for name, m in models.items():
         cells = [name, m["kind"], m["status"]]
         for key, _, _ in COLUMNS:
-            if key == "forget_quality":  # the p-value the verdict uses: no interval
-                p = judging.combined_ks(m)
+            if key == "forget_quality":  # the p-value the verdict uses (none for the reference itself)
+                p = judging.combined_ks(m) if m["kind"] != "retrain" else None
                 text = "–" if p is None else f"{p:.2g}"
                 cells.append(f"**{text}**" if best[key] == name else text)
                 continue
@@ -138,41 +90,6 @@ def all_metrics_table(results: dict) -> Table:
     return table
 
 
-def attack_table(results: dict) -> Table:
-    """Per model and attack: the post-attack level minus the reference's post-attack level (mean
-    over seeds), with the verdict's Holm-adjusted p-value where the model is judged; 'failed' where
-    the attack raised (failed_attacks has the message), '–' where it did not run."""
-    failed = {(model, attack) for model, attack, _, _ in failed_attacks(results)}
-    models = results["models"]
-    names = sorted({k.split(".")[1] for m in models.values() for k in m["metrics"]
-                    if k.startswith("attacks.") and k.endswith(".level")} | {attack for _, attack in failed})
-    table = Table(["model"] + [f"{a}: Δ level vs retrain (p adj.)" for a in names],
-                  caption="After each attack (its strongest setting), the level of what it recovers minus the retrain "
-                          "reference's level after the same attack, on the same items (mean over seeds; higher = "
-                          "more of the data); p: the verdict's one-sided test, Holm-adjusted over the model's family.")
-    if not names:
-        return table
-    retrain, verdicts = models.get("retrain"), results.get("verdict") or {}
-    for model, m in models.items():
-        if model in ("base", "retrain"):
-            continue
-        cells = []
-        for a in names:
-            effect = _level_effect(m, retrain, f"attacks.{a}.level") if retrain else None
-            part = next((p for p in verdicts.get(model, {}).get("parts", []) if p["key"] == f"attacks.{a}.level"), None)
-            p = f" ({part['p_adjusted']:.2g})" if part and part.get("p_adjusted") is not None else ""
-            cells.append(("failed" if (model, a) in failed else "–") if effect is None else f"{effect:+.3f}{p}")
-        table.rows.append([model] + cells)
-    return table
-
-
-def _level_effect(m: dict, retrain: dict, key: str) -> float | None:
-    """Mean over seeds of the model's value minus the reference replicates' mean."""
-    mine, ref = judging._values(m, key), judging._replicates(retrain, key)
-    diffs = [mine[s] - sum(ref[s]) / len(ref[s]) for s in mine if ref.get(s)]
-    return sum(diffs) / len(diffs) if diffs else None
-
-
 def failed_attacks(results: dict) -> list[tuple[str, str, str, str]]:
     """(model, attack, seed, message) of every attack that raised: the run records it and goes on
     (attacks/stage.py), and the report must say so rather than leave a silent gap."""
@@ -183,63 +100,6 @@ def failed_attacks(results: dict) -> list[tuple[str, str, str, str]]:
                 if record.get("status") == "failed":
                     out.append((model, attack, str(seed), record.get("message", "")))
     return out
-
-
-def verdict_table(results: dict) -> Table:
-    """Per judged model (the null control first): the verdict, per seed, why, and each test in
-    the family with its effect, interval, direction and Holm-adjusted p (report/verdict.py)."""
-    table = Table(["model", "verdict", "per seed", "why", "tests (✗ separates, ≈ shown equivalent, ? neither)"],
-                  caption="Verdict per model against the retrain reference distribution (report/verdict.py): "
-                          "effect = the model minus the reference mean, 95% interval; p = Holm-adjusted over the "
-                          "model's family; ≈ = within the equivalence margin (TOST). The null control "
-                          "(retrain_null, one more retrain replicate) must come out removed.")
-    found = results.get("verdict") or {}
-    order = sorted(found, key=lambda n: n != "retrain_null")
-    for name in order:
-        v = found[name]
-        tests = [_test_cell(p) for p in v.get("parts", [])]
-        word = f"**{v['verdict']}**" + (" (over-unlearned)" if v.get("over_unlearned") else "")
-        seeds = ", ".join(f"{s}: {x['verdict']}" for s, x in (v.get("per_seed") or {}).items())
-        table.rows.append([name + (" (null control)" if name == "retrain_null" else ""), word, seeds or "–",
-                           v["reason"], "; ".join(tests) or "–"])
-    return table
-
-
-def _test_cell(part: dict) -> str:
-    """One test of the family: ✗ (separates), ≈ (shown equivalent) or ? with its numbers."""
-    if part.get("effect") is None:
-        return f"? {part['name']} missing"
-    separated = part.get("separates") or part.get("over")
-    mark = "✗" if separated else "≈" if part.get("equivalent") else "?"
-    p = part.get("p_less_adjusted") if part.get("over") else part.get("p_adjusted")
-    interval = part.get("interval")
-    span = f" [{interval[0]:+.3g}, {interval[1]:+.3g}]" if interval else ""
-    text = f"{mark} {part['name']} {part['effect']:+.3g}{span} ({part['direction']}"
-    text += f", p={p:.2g}" if p is not None else ""
-    return text + (f", margin ±{part['margin']:.3g})" if "margin" in part else ")")
-
-
-def reference_table(results: dict) -> Table:
-    """The reference distribution and what each measurement can tell: retrain's mean and spread,
-    the equivalence margin, the original's effect (its power) and whether it enters the verdicts."""
-    settings = judging.settings(results)
-    plan = judging.power_plan(results["models"], **settings)
-    table = Table(["measurement", "retrain mean", "retrain SD (df)", "margin ±", "original − retrain (p)",
-                   "in the verdict"],
-                  caption=f"The retrain reference: the replicates' standard deviation pooled over seeds; margin = "
-                          f"{settings['margin']:g} standard deviations of a retrain-minus-retrain difference "
-                          f"({settings['margin']:g}·√2·SD); a measurement enters the verdicts only if it separates "
-                          f"the original from the reference at α/m (α = {settings['alpha']:g}).")
-    for row in (plan or {}).get("rows", []):
-        o, ref = row.get("original") or {}, [v for vals in row["ref"].values() for v in vals]
-        mean = f"{sum(ref) / len(ref):.3g}" if ref and row["channel"] != "distribution" else "–"
-        sd = f"{row['sigma']:.3g} ({row['df']})" if row["df"] and row["channel"] != "distribution" else "–"
-        margin = f"{settings['margin'] * 2 ** 0.5 * row['sigma']:.3g}" if row["df"] and row["sigma"] > 0 \
-            and row["channel"] != "distribution" else "–"
-        power = (f"{o['effect']:+.3g} ({o['p']:.2g})" if o.get("effect") is not None else f"({o['p']:.2g})") \
-            if o.get("p") is not None else "–"
-        table.rows.append([row["name"], mean, sd, margin, power, "yes" if "reason" not in row else row["reason"]])
-    return table
 
 
 def cost_table(results: dict) -> Table:

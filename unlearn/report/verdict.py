@@ -153,8 +153,8 @@ def power_plan(models: dict, alpha: float = ALPHA, margin: float = MARGIN) -> di
             row["reason"] = (f"no power: the original is not separated from the reference "
                              f"(p={row['original']['p']:.2g} ≥ α/m = {alpha / m_all:.2g})")
         elif channel != "distribution" and not abs(row["original"]["effect"]) > row["original"]["margin"]:
-            row["reason"] = (f"no power: the original lies within the margin (|{row['original']['effect']:.3g}| ≤ "
-                             f"{row['original']['margin']:.3g}), so equivalence on it would mean nothing")
+            row["reason"] = (f"no power: the original's effect {row['original']['effect']:+.3g} lies within the margin "
+                             f"±{row['original']['margin']:.3g}, so equivalence on it would mean nothing")
         rows.append(row)
     return {"rows": rows, "m_all": m_all}
 
@@ -223,8 +223,10 @@ def judge(m: dict, plan: dict, alpha: float = ALPHA, margin: float = MARGIN, see
     for (i, field), adjusted in zip(family, holm([parts[i][field] for i, field in family])):
         parts[i][field + "_adjusted"] = adjusted
     for p in parts:
-        p["separates"] = p.get("p_adjusted", 1.0) < alpha
-        p["over"] = p.get("p_less_adjusted", 1.0) < alpha
+        p.setdefault("p_adjusted", None)
+        p.setdefault("p_less_adjusted", None)
+        p["separates"] = p["p_adjusted"] is not None and p["p_adjusted"] < alpha
+        p["over"] = p["p_less_adjusted"] is not None and p["p_less_adjusted"] < alpha
         p["power"] = next(r["original"] for r in rows if r["key"] == p["key"])
         p["power"] = {k: p["power"].get(k) for k in ("effect", "p")}
     verdict, reason = _decide(parts)
