@@ -1,7 +1,7 @@
 """What every attack shares: its context, and the forget-side measurements re-run on attacked
 models (the per-item arrays of metrics/evaluate.py, on the forget split or a part of it).
 
-Attack contract (shared/DESIGN.md): an attack takes a model (its folder) and returns, per
+Attack contract: an attack takes a model (its folder) and returns, per
 setting, per-item arrays keyed `<split>.<metric>` — including its own *baseline* setting (the
 same items measured without the attack: relearning for 0 steps, fp32 weights, the plain prompt,
 greedy decoding), so that recovery = attacked − baseline is computed item by item. Every attack

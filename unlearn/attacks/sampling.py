@@ -1,4 +1,4 @@
-"""Sampling attack: n samples at temperature 1 instead of one greedy decode (SCIENCE.md "Attacks").
+"""Sampling attack: n samples at temperature 1 instead of one greedy decode.
 
 Unlearning is usually judged with greedy decoding, but an adversary can simply ask n times.
 Hayes et al. 2024 (arXiv 2410.19482) show that a value greedy decoding no longer produces still

@@ -3,7 +3,7 @@
     π(x_t | x_<t) = (1/S) Σ_s π_s(x_t | x_<t),    logits := log π (already normalised)
 
 Bourtoule et al. 2021 (arXiv 1912.03817) aggregate by majority vote over labels; for a language
-model the natural analogue is averaging the next-token distributions (SCIENCE.md "SISA").
+model the natural analogue is averaging the next-token distributions.
 
 `SisaEnsemble` answers the calls every metric and attack makes on a model, so they run on it
 unchanged: `model(input_ids, attention_mask, position_ids, cache, use_cache, logits_to_keep,

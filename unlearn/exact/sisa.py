@@ -27,7 +27,7 @@ Choices and deviations:
   a pretrained one far less is lost. That utility cost is the trade-off SISA makes.
 - Constituents: a full copy of the base model for the tiny model trained from scratch; for a
   pretrained base, a LoRA adapter (peft; Hu et al. 2021, arXiv 2106.09685) on the frozen base,
-  as in the SISA-with-adapters work cited in SCIENCE.md (arXiv 2212.09573, 2406.16257).
+  as in SISA with adapters (arXiv 2212.09573, 2406.16257).
 - A shard left without texts keeps no constituent (the aggregate averages the others).
 - Cost: the wall time and optimizer steps of the stages actually run; a deletion reuses the
   untouched checkpoints and records which slice each shard restarted from.

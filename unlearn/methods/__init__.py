@@ -1,6 +1,6 @@
 """Unlearning methods. One module per method; `METHODS` is the registry the config resolves.
 
-The contract (shared/DESIGN.md): a class with a frozen `Config`, class flags
+The contract: a class with a frozen `Config`, class flags
 `kind` ("approximate" | "exact"), `needs_ref` (a frozen copy of the original model),
 `needs_retain` (retain batches next to the forget batches) and `trains` (False: the model is
 left as it is), an optional `setup(model)` that picks the trainable parameters, and

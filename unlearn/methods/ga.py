@@ -1,6 +1,6 @@
 """Gradient ascent (GA) on the forget set.
 
-Objective: minimise −NLL(D_f), i.e. maximise the forget loss (SCIENCE.md; used as a baseline
+Objective: minimise −NLL(D_f), i.e. maximise the forget loss (used as a baseline
 by TOFU, arXiv 2401.06121, and Jang et al. 2023, arXiv 2210.01504). Unbounded below, so it
 collapses to gibberish without early stopping: the step budget (`epochs`/`max_steps`) is the
 stopping rule here. Loss is the mean over forget examples of their mean token NLL, negated.

@@ -1,9 +1,9 @@
 """Gradient ascent with a KL anchor to the original model on retain data (GA + KL).
 
 Objective: minimise −NLL(D_f) + α·E_{D_r} KL(π_ref ‖ π_θ), the KL taken over the vocabulary at
-every scored retain position (SCIENCE.md; the KL baseline of TOFU, arXiv 2401.06121). The KL is
+every scored retain position (the KL baseline of TOFU, arXiv 2401.06121). The KL is
 averaged over an example's scored positions, then over examples, like the NLL. The direction
-KL(π_ref ‖ π_θ) follows SCIENCE.md (TOFU's code uses the same: reference as the target
+KL(π_ref ‖ π_θ) is TOFU's (its code uses the same: reference as the target
 distribution). The forget term is unbounded below: the step budget is the stopping rule.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Gradient difference (GradDiff): ascend the forget NLL, descend the retain NLL.
 
-Objective: minimise −NLL(D_f) + α·NLL(D_r) (SCIENCE.md; the GradDiff baseline of TOFU,
+Objective: minimise −NLL(D_f) + α·NLL(D_r) (the GradDiff baseline of TOFU,
 arXiv 2401.06121, after Liu et al. 2022, arXiv 2203.12817). NLL is each example's mean token
 NLL, averaged over the examples of the batch. The forget term is unbounded below, so as with
 GA the step budget (`epochs`/`max_steps`) is the stopping rule; the retain term slows the

@@ -1,6 +1,6 @@
 """Retain fine-tuning: keep training the original model on D_r only (forgetting by interference).
 
-Objective: minimise NLL(D_r) (SCIENCE.md; the "fine-tune on retain" baseline of Jang et al.
+Objective: minimise NLL(D_r) (the "fine-tune on retain" baseline of Jang et al.
 2023, arXiv 2210.01504, and of TOFU, arXiv 2401.06121). No paper-specific knobs. The training
 loop's epoch is defined by the forget split (the primary split of every method), so `epochs`
 counts batches in units of the forget set's batch count, not passes over D_r: one epoch is

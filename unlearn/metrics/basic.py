@@ -7,7 +7,7 @@
   means more likely a training member.
 - `exact_memorization` (Tirumala et al. 2022, arXiv 2205.10770; as used by open-unlearning):
   EM_i = (1/T_i) Σ_t 1[x_t = argmax_z π(z | x_<t)].
-- `extraction_strength` (Carlini et al. 2021 style, as defined in shared/SCIENCE.md):
+- `extraction_strength` (in the style of Carlini et al. 2021, arXiv 2012.07805):
   ES_i = 1 − k/T_i for the smallest k such that the argmax predictions from position k onward
   all match (1 = the whole text follows from bos by greedy decoding, 0 = not even the last token).
 """

@@ -1,7 +1,7 @@
 """Batched decoding for the generation metrics (verbatim memorization, QA, probes, fluency).
 
 Greedy decoding is what MUSE (arXiv 2407.06460) and TOFU (arXiv 2401.06121) evaluate with;
-sampling at temperature 1 is the "sampling" attack of SCIENCE.md. Both run through
+sampling at temperature 1 is the sampling attack (attacks/sampling.py). Both run through
 transformers' `model.generate` with the KV cache, on left-padded batches: a decoder-only model
 continues at the right end of every row, so padding must sit on the left, masked out (the
 model derives position ids from the attention mask).

@@ -4,7 +4,7 @@
   reference texts). No paper defines a judge-free fluency score; this one is ours. The first
   factor falls when a model loops ("the the the"), the second when it emits gibberish or
   invented tokens, the usual collapse modes of gradient-ascent unlearning: gibberish is not
-  forgetting (SCIENCE.md, Utility). A generation with fewer than 2 words has a distinct ratio
+  forgetting. A generation with fewer than 2 words has a distinct ratio
   of 1; one without words scores 0. Words are lowercased unicode `\\w+` runs.
 - probes: short general-knowledge clozes, half English, half German, that a small pretrained
   model can complete; the evaluation keeps those the base model gets right, so a probe lost

@@ -1,6 +1,6 @@
 """The "answer to the claim" paragraph, generated from the verdicts and costs in results.json.
 
-The claim under test (shared/SCIENCE.md "The question"): data that went into training can be
+The claim under test: data that went into training can be
 deleted from the corpus but never removed from the trained model. Exact removal (retrain, SISA)
 answers it by construction, at a compute cost; approximate methods answer it only if they are
 indistinguishable from retrain, attacks included. The paragraph says which methods did what at
