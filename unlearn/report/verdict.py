@@ -88,7 +88,7 @@ def verdicts(models: dict, alpha: float = ALPHA, margin: float = MARGIN) -> dict
     return out
 
 
-def _values(m: dict, key: str) -> dict[str, float]:
+def seed_values(m: dict, key: str) -> dict[str, float]:
     """{seed: value} of `key` for a model (its per-seed metrics, or the aggregate for one seed)."""
     per = m.get("per_seed") or {}
     if per:
@@ -97,11 +97,11 @@ def _values(m: dict, key: str) -> dict[str, float]:
     return {"0": float(value)} if value is not None else {}
 
 
-def _replicates(retrain: dict, key: str) -> dict[str, list[float]]:
+def replicate_values(retrain: dict, key: str) -> dict[str, list[float]]:
     """{seed: [value of each reference replicate]} (one replicate when the run has none)."""
     reps = retrain.get("replicates")
     if not reps:
-        return {s: [v] for s, v in _values(retrain, key).items()}
+        return {s: [v] for s, v in seed_values(retrain, key).items()}
     return {s: [float(r[key]) for r in rows if r.get(key) is not None and math.isfinite(r[key])]
             for s, rows in reps.items()}
 
@@ -140,7 +140,7 @@ def power_plan(models: dict, alpha: float = ALPHA, margin: float = MARGIN) -> di
     m_all = sum(_tests_per(c) for _, _, c in cands)
     rows = []
     for name, key, channel in cands:
-        row = {"name": name, "key": key, "channel": channel, "ref": _replicates(retrain, key)}
+        row = {"name": name, "key": key, "channel": channel, "ref": replicate_values(retrain, key)}
         row["sigma"], row["df"] = spread(row["ref"])
         row["original"] = measure(original, row, alpha, margin, m_all) if original else None
         if channel != "distribution" and row["df"] < 1:
@@ -163,7 +163,7 @@ def measure(m: dict, row: dict, alpha: float, margin: float, m_family: int, seed
     """The model's statistics on one measurement: effect, interval, p both ways, equivalence."""
     if row["channel"] == "distribution":
         return _ks(m, seeds)
-    x, ref = _values(m, row["key"]), row["ref"]
+    x, ref = seed_values(m, row["key"]), row["ref"]
     seeds = [s for s in (seeds if seeds is not None else x) if s in x and ref.get(s)]
     out = {"name": row["name"], "key": row["key"], "channel": row["channel"]}
     if not seeds or not row["df"] or not row["sigma"] > 0:
@@ -196,8 +196,8 @@ def measure(m: dict, row: dict, alpha: float, margin: float, m_family: int, seed
 
 def _ks(m: dict, seeds: list[str] | None) -> dict:
     """Forget quality: per-seed one-sided KS p-values of per-user truth ratios, Fisher-combined."""
-    p_seed, d_seed = _values(m, KS[1]), _values(m, "forget_quality_d")
-    users = _values(m, "forget_quality_users")
+    p_seed, d_seed = seed_values(m, KS[1]), seed_values(m, "forget_quality_d")
+    users = seed_values(m, "forget_quality_users")
     seeds = [s for s in (seeds if seeds is not None else p_seed) if s in p_seed]
     out = {"name": KS[0], "key": KS[1], "channel": "distribution", "interval": None, "p_less": None}
     if not seeds:
@@ -210,7 +210,7 @@ def _ks(m: dict, seeds: list[str] | None) -> dict:
 
 def combined_ks(m: dict) -> float | None:
     """The forget-quality p-value the verdict uses (Fisher over the seeds' one-sided KS tests)."""
-    return _ks(m, None)["p"] if _values(m, KS[1]) else None
+    return _ks(m, None)["p"] if seed_values(m, KS[1]) else None
 
 
 def judge(m: dict, plan: dict, alpha: float = ALPHA, margin: float = MARGIN, seeds: list[str] | None = None) -> dict:
@@ -227,8 +227,8 @@ def judge(m: dict, plan: dict, alpha: float = ALPHA, margin: float = MARGIN, see
         p.setdefault("p_less_adjusted", None)
         p["separates"] = p["p_adjusted"] is not None and p["p_adjusted"] < alpha
         p["over"] = p["p_less_adjusted"] is not None and p["p_less_adjusted"] < alpha
-        p["power"] = next(r["original"] for r in rows if r["key"] == p["key"])
-        p["power"] = {k: p["power"].get(k) for k in ("effect", "p")}
+        original = next(r["original"] for r in rows if r["key"] == p["key"])
+        p["power"] = {k: original.get(k) for k in ("effect", "p")}  # the original's, which let it in
     verdict, reason = _decide(parts)
     over = [p["name"] for p in parts if p["over"]]
     if over:

@@ -97,6 +97,6 @@ def attack_table(results: dict) -> Table:
 
 def _level_effect(m: dict, retrain: dict, key: str) -> float | None:
     """Mean over seeds of the model's value minus the reference replicates' mean."""
-    mine, ref = judging._values(m, key), judging._replicates(retrain, key)
+    mine, ref = judging.seed_values(m, key), judging.replicate_values(retrain, key)
     diffs = [mine[s] - sum(ref[s]) / len(ref[s]) for s in mine if ref.get(s)]
     return sum(diffs) / len(diffs) if diffs else None
