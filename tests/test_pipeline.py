@@ -214,7 +214,7 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(smoke_run, tmp_path
 @pytest.mark.slow
 def test_two_process_smoke_run_completes(tmp_path):
     torchrun = Path(sys.executable).parent / "torchrun"
-    proc = subprocess.run([torchrun, "--nproc_per_node", "2", "-m", "unlearn", "run", str(SMOKE), "--out",
+    proc = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "unlearn", "run", str(SMOKE), "--out",
                            str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})  # gloo, also on a 1-GPU machine
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -93,7 +93,8 @@ def test_two_processes_give_the_single_process_curve(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(HERE.parent), "CUDA_VISIBLE_DEVICES": ""}
     subprocess.run([sys.executable, HERE / "dist_train.py", tmp_path / "one.json"], check=True, env=env,
                    capture_output=True)
-    subprocess.run([torchrun, "--nproc_per_node", "2", HERE / "dist_train.py", tmp_path / "two.json"],
+    # --standalone: a free port for the rendezvous (the default 29500 may be held by another run)
+    subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", HERE / "dist_train.py", tmp_path / "two.json"],
                    check=True, env=env, capture_output=True)
     one, two = (json.loads((tmp_path / f).read_text()) for f in ("one.json", "two.json"))
     assert one["processes"] == 1 and two["processes"] == 2
