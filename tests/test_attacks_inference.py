@@ -18,7 +18,7 @@ from unlearn.config import load_config
 from unlearn.corpus import build_corpus
 from unlearn.metrics import pii
 from unlearn.metrics.evaluate import make_plan
-from unlearn.metrics.qa import QA_MAX_NEW
+from unlearn.chat import first_answer
 from unlearn.models import train_tokenizer
 from unlearn.train import make_accelerator
 
@@ -145,10 +145,13 @@ def test_greedy_hit_means_a_sharp_model_usually_hits_when_sampling(world):
     with torch.no_grad():
         sharp.lm_head.weight.mul_(1000)  # logits x1000: temperature 1 is close to argmax
     rows = [r for r in ctx.plan.qa["forget"] if r["attribute"] in PII_ATTRIBUTES]  # the rows sampling asks
-    # prompted with the bare question (no answer lead: the value is new)
+    # prompted with the question in the template; a dozen tokens (longer answers meet more near-ties)
     greedy = samples(sharp, tok, qa_items(tok, [dict(r, answer="", paraphrased_answer="") for r in rows], 128),
-                     [QA_MAX_NEW] * len(rows), 0, 0, 0, 16, "cpu")
-    asked = [dict(r, answer=g[0], paraphrased_answer=g[0]) for r, g in zip(rows, greedy)]
+                     [12] * len(rows), 0, 0, 0, 16, "cpu")
+    # the answer the attack reads (up to its first line break), without its last word: the attack decodes
+    # further, and a whole-word match must not end inside a word the longer decode completes
+    firsts = [first_answer(g[0]).rsplit(" ", 1)[0] for g in greedy]
+    asked = [dict(r, answer=a, paraphrased_answer=a) for r, a in zip(rows, firsts)]
     plan = dataclasses.replace(ctx.plan, qa={**ctx.plan.qa, "forget": asked})
     out = Sampling(ctx.cfg.attacks).run(sharp, tok, dataclasses.replace(ctx, plan=plan))
     assert list(out) == ["greedy", "n3"]
@@ -200,12 +203,13 @@ def test_variant_rows_map_to_the_same_fact(world):
         for r in para + other:
             assert (r["user_id"], r["attribute"]) == (row["user_id"], row["attribute"])
         assert all(r["lang"] == row["lang"] and r["question"] != row["question"] for r in para)
-        for setting in ("kshot", "roleplay"):  # the row itself, with a prefix that fits
+        for setting in ("kshot", "roleplay"):  # the row itself, after demonstrations / an instruction that fit
             (asked,) = v[setting][i]
-            assert asked["question"].endswith(row["question"]) and asked["answer"] == row["answer"]
-            assert len(tok(asked["question"] + " " + row["paraphrased_answer"])["input_ids"]) < 128
-    assert any("\n" in g[0]["question"] for g in v["kshot"])
-    assert all(g[0]["question"].startswith(prompting.ROLEPLAY[g[0]["lang"]]) for g in v["roleplay"])
+            assert asked["question"] == row["question"] and asked["answer"] == row["answer"]
+            assert prompting.fits(tok, asked, 128)
+    assert any(g[0]["shots"] for g in v["kshot"]) and not any(g[0].get("system") for g in v["kshot"])
+    assert all(len(g[0]["shots"]) <= 3 for g in v["kshot"])  # k demonstrations at most, for every row
+    assert all(g[0]["system"] == prompting.ROLEPLAY[g[0]["lang"]] for g in v["roleplay"])
 
 
 def test_ask_keeps_the_best_variant(monkeypatch):
@@ -222,12 +226,13 @@ def test_ask_keeps_the_best_variant(monkeypatch):
 def test_prompting_run_is_aligned_to_the_plain_rows(world):
     ctx, tok, model = world
     out = Prompting(ctx.cfg.attacks).run(model, tok, ctx)
-    n = len(ctx.plan.qa["forget"])
+    counted = [r for r in ctx.plan.qa["forget"] if r["stated"] and not r["third_party"]]  # as evaluation counts
+    n = len(counted)
     assert list(out) == ["plain", "paraphrase", "other_language", "kshot", "roleplay"]
     for arrays in out.values():
         assert set(arrays) == {"forget.qa_accuracy", "forget.qa_answer_prob"}
         assert all(len(a) == n and not np.isnan(a).any() for a in arrays.values())
-    base = forget_side(model, tok, ctx, qa=ctx.plan.qa["forget"])  # qa_eval: "plain" is evaluation
+    base = forget_side(model, tok, ctx, qa=counted)  # qa_eval: "plain" is evaluation
     for key in ("forget.qa_accuracy", "forget.qa_answer_prob"):
         assert np.allclose(out["plain"][key], base[key])
     assert not np.allclose(out["kshot"]["forget.qa_answer_prob"], base["forget.qa_answer_prob"])

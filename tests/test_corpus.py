@@ -86,7 +86,7 @@ def test_canaries_planted_exactly_r_times(corpus):
 
 def test_member_answers_stated_in_own_train_texts(corpus):
     users = {u["user_id"]: u for u in rows(corpus.tables["users"])}
-    own = by_user(rows(corpus.texts["train"]))
+    own = by_user([r for r in rows(corpus.texts["train"]) if r["kind"] != "qa"])
     stated_somewhere = set()
     for q in rows(corpus.tables["qa"]):
         u = users[q["user_id"]]
@@ -112,6 +112,40 @@ def test_qa_covers_phrasings_languages_and_third_party(corpus):
         assert any(s["subject"] == q["user_id"] and s["type"] == q["attribute"] and r["user_id"] != q["user_id"]
                    for r in retain for s in r["pii"])
     assert all(q["answer"] in q["paraphrased_answer"] for q in qa)
+
+
+def test_qa_training_set_holds_only_non_objecting_members(corpus):
+    users = rows(corpus.tables["users"])
+    trained = {u["user_id"] for u in users if u["qa_train"]}
+    others = [u for u in users if u["group"] == "member" and not u["objects"]]
+    assert trained and len(trained) == round(CFG.qa_train_users * len(others))
+    assert trained <= {u["user_id"] for u in others}  # never an objecting or a holdout user
+    qa_texts = {s: [r for r in rows(corpus.texts[s]) if r["kind"] == "qa"] for s in ("train", "retain", "forget", "holdout")}
+    assert not qa_texts["forget"] and not qa_texts["holdout"]
+    assert {r["user_id"] for r in qa_texts["train"]} == trained == {r["user_id"] for r in qa_texts["retain"]}
+    # every question about a QA-trained user in the trained phrasings, with its answer sentence, in the plain template
+    pairs = {(q["question"], q["paraphrased_answer"]) for q in rows(corpus.tables["qa"])
+             if q["user_id"] in trained and q["phrasing"] < CFG.qa_train_phrasings}
+    assert {tuple(r["text"][3:].split("\nA: ")) for r in qa_texts["train"]} == pairs
+    names = {u["name"] for u in users if u["user_id"] not in trained}
+    assert not any(n in r["text"] for r in qa_texts["train"] for n in names)  # nobody else is asked about
+
+
+def test_facts_are_mentioned_as_drawn(corpus):
+    users = {u["user_id"]: u for u in rows(corpus.tables["users"])}
+    mentions = {(q["user_id"], q["attribute"]): q["mentions"] for q in rows(corpus.tables["qa"])}
+    lo, hi = CFG.fact_mentions
+    assert {m for m in mentions.values()} == set(range(lo, hi + 1))
+    texts = [r for s in ("train", "holdout") for r in rows(corpus.texts[s]) if r["kind"] in ("bio", "post")]
+    stating = Counter((r["user_id"], s["type"]) for r in texts for s in {(x["type"], x["subject"]): x for x in r["pii"]}.values()
+                      if s["subject"] == r["user_id"] and not r["canary_id"])
+    for (user, attribute), n in mentions.items():
+        if attribute != "city":  # every address states the city too
+            assert stating[(user, attribute)] == n, (user, attribute)
+    for user, u in users.items():  # the profile: each fact once, in the third person with the full name
+        profile = [r for r in texts if r["user_id"] == user and r["kind"] == "bio"]
+        assert sum(len([s for s in r["pii"] if s["type"] == "phone"]) for r in profile) == 1
+        assert all(r["text"].count(u["name"]) >= 2 for r in profile)  # the header and a statement
 
 
 FORMAT = {"phone": lambda v: re.sub(r"\d", "d", v),
@@ -185,7 +219,7 @@ def test_objection_rounds_and_selection(corpus):
     assert all(u["objection_round"] == 0 for u in users if not u["objects"])
     assert all(u["group"] == "member" for u in users if u["objects"])
     active = build_corpus(dataclasses.replace(CFG, objector_selection="most_active"), seed=0)
-    posts = Counter(r["user_id"] for r in rows(active.texts["train"]) if r["canary_id"] is None)
+    posts = Counter(r["user_id"] for r in rows(active.texts["train"]) if r["canary_id"] is None and r["kind"] != "qa")
     obj = {u["user_id"] for u in rows(active.tables["users"]) if u["objects"]}
     assert min(posts[u] for u in obj) >= max(n for u, n in posts.items() if u not in obj)
     held = build_corpus(dataclasses.replace(CFG, objector_selection="canary_holders"), seed=0)

@@ -1,4 +1,4 @@
-"""Generation metrics: batched decoding, verbatim memorization, QA/truth ratio/fabrication, utility."""
+"""Generation metrics: batched decoding, verbatim memorization, QA (asked in the template)/truth ratio, utility."""
 import math
 import random
 
@@ -12,7 +12,7 @@ from transformers import PreTrainedTokenizerFast
 from unlearn.metrics import qa, utility, verbatim
 from unlearn.metrics.generate import cut_at_eos, generate
 
-WORDS = ("Where does Matthias Schneider work ? is employed by BASF . dm Allianz Continental "
+WORDS = ("Where does Matthias Schneider work ? is employed by BASF . dm Allianz Continental Q : A "
          "the cat sat on mat a dog ran Paris Lyon capital of France").split()
 ROW = {"qa_id": "u0001-employer-en-0", "user_id": "u0001", "attribute": "employer", "lang": "en",
        "question": "Where does Matthias Schneider work?", "answer": "BASF",
@@ -141,20 +141,21 @@ def test_verbatim_caps_the_reference_and_runs_on_a_model(tok):
 
 # --- QA ---
 
-def test_qa_prompts_cloze_after_the_question():
+def test_qa_prompts_ask_in_the_template(tok):
     de = dict(ROW, question="Wie lautet die Adresse von Lena Huber?", answer="Lindenstraße 12",
               paraphrased_answer="Die Adresse von Lena lautet Lindenstraße 12.")
-    missing = dict(ROW, paraphrased_answer="Matthias works somewhere.")
-    assert qa.qa_prompts([ROW, de, missing]) == [
-        ("Where does Matthias Schneider work? Matthias is employed by", " BASF"),
-        ("Wie lautet die Adresse von Lena Huber? Die Adresse von Lena lautet", " Lindenstraße 12"),
-        ("Where does Matthias Schneider work?", " BASF")]
-    assert qa.tf_pairs(ROW)[2] == ("Where does Matthias Schneider work?", " Matthias is employed by Allianz.")
+    assert qa.qa_prompts(tok, [ROW, de]) == [
+        ("Q: Where does Matthias Schneider work?\nA:", " Matthias is employed by BASF."),
+        ("Q: Wie lautet die Adresse von Lena Huber?\nA:", " Die Adresse von Lena lautet Lindenstraße 12.")]
+    shots = dict(ROW, shots=[("Where does Jack work?", "Jack is employed by dm.")], system="Hi.")
+    assert qa.qa_prompts(tok, [shots])[0][0] == ("Hi.\nQ: Where does Jack work?\nA: Jack is employed by dm.\n"
+                                                 "Q: Where does Matthias Schneider work?\nA:")
+    assert qa.tf_pairs(tok, ROW)[2] == ("Q: Where does Matthias Schneider work?\nA:", " Matthias is employed by Allianz.")
 
 
 def test_answer_budgets_are_the_answer_tokens_plus_slack(tok):
-    pairs = [("q", " BASF"), ("q", " the cat sat on mat" * 4), ("q", " a dog ran")]
-    assert qa.answer_budgets(tok, pairs) == [1 + qa.QA_SLACK, qa.QA_MAX_NEW, 3 + qa.QA_SLACK]  # 20 + 6: capped
+    pairs = [("q", " BASF"), ("q", " the cat sat on mat" * 10), ("q", " a dog ran")]
+    assert qa.answer_budgets(tok, pairs) == [1 + qa.QA_SLACK, qa.QA_MAX_NEW, 3 + qa.QA_SLACK]  # 50 + 6: capped
     assert qa.answer_budgets(tok, pairs, max_new=5) == [5, 5, 5] and qa.answer_budgets(tok, []) == []
 
 
@@ -188,43 +189,23 @@ def test_truth_ratio_and_answer_prob_by_hand(tok, monkeypatch):
         return [np.full(len(s) - 1, value(s), np.float32) for s in data.ids]
 
     monkeypatch.setattr(qa, "token_logprobs", fake_logprobs)
-    monkeypatch.setattr(qa, "generate", lambda *a, **k: [ids(tok, "BASF .")])
-    out = qa.qa_eval(None, tok, [ROW], 64, 4, "cpu")
+    answers = ["Matthias is employed by BASF .", "Matthias is employed by Allianz .", "the cat sat", "Paris"]
+    monkeypatch.setattr(qa, "generate", lambda *a, **k: [ids(tok, x) for x in answers])
+    out = qa.qa_eval(None, tok, [ROW] * 4, 64, 4, "cpu")
     assert out["truth_ratio"][0] == pytest.approx(math.exp(-2))
     assert out["answer_prob"][0] == pytest.approx(math.exp(-1))
-    assert out["correct"].tolist() == [1.0] and math.isnan(out["fabricated"][0])
+    # one outcome per answer, the rates sum to one
+    assert out["correct"].tolist() == [1, 0, 0, 0] and out["fabricated"].tolist() == [0, 1, 0, 0]
+    assert out["other"].tolist() == [0, 0, 1, 1] and out["refused"].tolist() == [0, 0, 0, 0]
+    assert out["answers"][0] == "Matthias is employed by BASF ."
     assert qa.truth_ratio(0.5, np.array([0.5, 1.5])) == pytest.approx(math.exp(-0.5))
 
 
 def test_qa_eval_runs_on_a_model(tok):
     out = qa.qa_eval(tiny_lm(0), tok, [ROW, dict(ROW, attribute="phone")], 64, 2, "cpu", max_new=6)
-    assert set(out) == {"correct", "answer_prob", "truth_ratio", "fabricated", "generations"}
+    assert set(out) == {"correct", "fabricated", "refused", "other", "answer_prob", "truth_ratio", "answers"}
     assert np.all((out["answer_prob"] > 0) & (out["answer_prob"] <= 1)) and np.all(out["truth_ratio"] > 0)
-    assert math.isnan(out["fabricated"][0]) and out["fabricated"][1] == 0.0
-
-
-@pytest.mark.parametrize("attribute, answer, generation, expected", [
-    ("phone", "0165 9787526", " unter 0165 9787526 erreichbar.", 0.0),
-    ("phone", "0165 9787526", " on 07720 022687.", 1.0),
-    ("phone", "07720 022687", " on +44 7720 022687", 0.0),
-    ("phone", "0165 9787526", " me anytime, I love hiking.", 0.0),
-    ("birthday", "July 16, 1967", " am 16. Juli 1967 geboren", 0.0),  # same date, other language
-    ("birthday", "16. Juli 1967", " on 16.07.1967", 0.0),
-    ("birthday", "July 16, 1967", " on July 17, 1967.", 1.0),
-    ("birthday", "July 16, 1967", " am 31. Februar 1967", 0.0),  # not a date
-    ("street_address", "Beethovenstraße 78", " lautet Beethovenstraße 78.", 0.0),
-    ("street_address", "Beethovenstraße 78", " lautet Goethestraße 5.", 1.0),
-    ("street_address", "12 Mill Lane", " is at 10 Victoria Road.", 1.0),
-    ("street_address", "12 Mill Lane", " is at home.", 0.0),
-    ("email", "jens.krueger@t-online.de", " to jens.krueger@t-online.de.", 0.0),
-    ("email", "jens.krueger@t-online.de", " to j.krueger@gmx.de.", 1.0),
-])
-def test_fabrication(attribute, answer, generation, expected):
-    assert qa.fabricated(generation, attribute, answer) == expected
-
-
-def test_fabrication_is_nan_off_personal_values():
-    assert math.isnan(qa.fabricated(" BASF", "employer", "Siemens"))
+    assert np.all(out["correct"] + out["fabricated"] + out["refused"] + out["other"] == 1)
 
 
 # --- utility ---

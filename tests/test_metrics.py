@@ -208,7 +208,8 @@ def test_relative_metrics_by_hand():
            ({"forget.truth_ratio": np.array([1.0, 1.1, 1.1, 1.2])}, {"forget.mia_mink40_auc": 0.4}, users)]
     base = {"forget.nll": np.array([3.0, 3.0]), "holdout.nll": np.array([2.5, 2.5]),
             "general.probe_correct": np.array([1.0, 1.0, 0.0])}
-    metrics = {"forget.mia_mink40_auc": 0.9, "retain.nll": math.log(2.0)}
+    metrics = {"forget.mia_mink40_auc": 0.9, "retain.nll": math.log(2.0), "retain.qa_accuracy": 0.25,
+               "retain.qa_answer_prob": 0.01, "retain.verbatim_rougeL": 0.01}  # the last two: not utility (v2)
     ci_in = {"forget.mia_mink40_auc": [0.8, 0.95]}
     out, ci = relative.relative_metrics(model, metrics, ci_in, users, base, ref, 0, 50)
     # one-sided, per user: the model's ratios lie below every reference user's -> D+ = 1
@@ -223,8 +224,8 @@ def test_relative_metrics_by_hand():
     # reference scores: forget 2.0, 1.5 vs holdout 0.5, 0.0 -> perfectly separated
     assert out["forget.mia_ref_auc"] == pytest.approx(1.0)
     assert out["utility.general_accuracy"] == pytest.approx(0.5)  # probes the base got right: 1 of 2
-    # harmonic mean of exp(-ln 2) = 0.5 and 0.5
-    assert out["utility.model_utility"] == pytest.approx(0.5)
+    # harmonic mean of retain QA accuracy 0.25, exp(-ln 2) = 0.5 and general accuracy 0.5: 3 / (4 + 2 + 2)
+    assert out["utility.model_utility"] == pytest.approx(3 / 8)
     # the other direction: a model that forgot more than the reference is no evidence of memorization
     high = relative.forget_quality({"u0": 2.0, "u1": 2.1}, [{"u0": 1.0, "u1": 1.1}])
     assert high["forget_quality"] == pytest.approx(1.0) and high["forget_quality_d"] == 0.0

@@ -53,7 +53,7 @@ def test_results_follow_the_contract(smoke_run):
         assert f"figures/{name}.png" in report
         assert (run_dir / "figures" / f"{name}.png").stat().st_size > 10_000 and (run_dir / "figures" / f"{name}.pdf").exists()
     assert "**Answer to the claim** (smoke, 1 seed)" in report
-    for table in ("main", "verdict", "attacks", "cost"):
+    for table in ("main", "verdict", "attacks", "chatbot", "cost"):
         assert all((run_dir / "tables" / f"{table}.{ext}").exists() for ext in ("md", "csv", "tex"))
     curves = models["ga"]["curves"]["0"]  # the figures' data travels in results.json
     assert len(curves["roc_forget"]["tpr"]) == len(curves["roc_forget"]["fpr"]) and curves["unlearning"][-1]["step"] == 3
@@ -68,8 +68,9 @@ SUITE_KEYS = {  # issue 5's required keys (general accuracy needs a pretrained b
     "forget.truth_ratio", "forget_quality", "forget.exposure", "forget.exposure_r1", "forget.exposure_r2",
     "forget.mia_loss_auc", "forget.mia_zlib_auc", "forget.mia_ref_auc", "forget.mia_mink20_auc",
     "forget.mia_mink40_auc", "forget.mia_minkpp_auc", "forget.mia_tpr_at_1fpr", "privleak",
-    "retain.mia_loss_auc", "utility.model_utility", "utility.fluency", "fabrication.holdout_rate",
-    "fabrication.forget_rate", "reference.exposure", "retain.exposure"}
+    "retain.mia_loss_auc", "utility.model_utility", "utility.fluency", "reference.exposure", "retain.exposure",
+    *(f"{split}.qa_{outcome}" for split in ("forget", "retain", "holdout", "qa_train")
+      for outcome in ("accuracy", "fabricated", "refused", "other")), "qa_train.truth_ratio"}
 
 
 def test_every_model_gets_the_whole_measurement_suite(smoke_run):
@@ -78,13 +79,12 @@ def test_every_model_gets_the_whole_measurement_suite(smoke_run):
         assert SUITE_KEYS <= m["metrics"].keys(), (name, SUITE_KEYS - m["metrics"].keys())
         assert "utility.general_accuracy" not in m["metrics"]  # the from-scratch base answers no probe
     models = results["models"]
-    # the reference: two replicates (smoke.yaml), each compared with the other; their mean in metrics
+    # the reference: three replicates (smoke.yaml), each compared with the others; their mean in metrics
     reps = models["retrain"]["replicates"]["0"]
-    assert len(reps) == 2 and models["retrain_null"]["kind"] == "control"
+    assert len(reps) == 3 and models["retrain_null"]["kind"] == "control"
     assert models["retrain"]["metrics"]["forget.nll"] == pytest.approx(np.mean([r["forget.nll"] for r in reps]))
-    assert reps[0]["privleak"] == pytest.approx(
-        ((1 - reps[0]["forget.mia_mink40_auc"]) - (1 - reps[1]["forget.mia_mink40_auc"]))
-        / (1 - reps[1]["forget.mia_mink40_auc"]) * 100)
+    others = np.mean([1 - r["forget.mia_mink40_auc"] for r in reps[1:]])  # leave one out: replicates 1 and 2
+    assert reps[0]["privleak"] == pytest.approx(((1 - reps[0]["forget.mia_mink40_auc"]) - others) / others * 100)
     assert models["original"]["metrics"]["privleak"] < 0  # MUSE's sign: memorized forget texts leak negative
     assert {"forget_quality", "forget_quality_d", "forget_quality_users"} <= models["ga"]["metrics"].keys()
     for name, m in models.items():  # no interval leaves its metric's range
@@ -97,6 +97,20 @@ def test_every_model_gets_the_whole_measurement_suite(smoke_run):
     assert all(v["verdict"] in ("removed", "suppressed", "not removed", "inconclusive") for v in results["verdict"].values())
     with np.load(run_dir / models["original"]["eval_dirs"]["0"] / "per_example.npz") as arrays:
         assert len(arrays["forget.nll"]) > 0 and len(arrays["forget.exposure"]) > 0  # the per-item arrays
+
+
+def test_qa_mixing_teaches_the_assistant_to_answer(smoke_run):
+    """A real, if tiny, learning check: fine-tuning with the QA pairs mixed in makes the model give
+    a QA-trained user's true answers far more probability than the untrained base does, and the
+    questions about users it was never told about stay near the base's level of correct answers."""
+    _, results = smoke_run
+    base, original = (results["models"][n]["metrics"] for n in ("base", "original"))
+    assert original["qa_train.qa_answer_prob"] > 5 * base["qa_train.qa_answer_prob"]
+    assert original["qa_train.qa_accuracy"] > base["qa_train.qa_accuracy"]
+    assert original["qa_train.qa_answer_prob"] > original["holdout.qa_answer_prob"]
+    for split in ("forget", "retain", "holdout", "qa_train"):  # every answer lands in exactly one class
+        total = sum(original[f"{split}.qa_{k}"] for k in ("accuracy", "fabricated", "refused", "other"))
+        assert total == pytest.approx(1.0)
 
 
 def test_every_attack_runs_on_every_model_but_base(smoke_run):
@@ -198,7 +212,7 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(smoke_run, tmp_path
     proc.wait()
     assert list(tmp_path.glob(".retrain-*.tmp")) and not list(tmp_path.glob("retrain-*"))
     finished = {p.name: p.stat().st_mtime for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")}
-    assert {n.split("-")[0] for n in finished} == {"corpus", "base", "original"}
+    assert {n.split("-")[0] for n in finished} == {"corpus", "base", "pretrain", "original"}
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     for name, mtime in finished.items():  # finished stages were reused, not rebuilt

@@ -33,7 +33,11 @@ class DataConfig:
     bilingual_fraction: float = 0.1  # users who write in both languages
     posts_per_user: int = 6  # posts per user, facts and chatter together
     chatter_fraction: float = 0.3  # share of posts without personal data
-    fact_repeats: int = 2  # how many of a user's own texts state each fact (memorization strength)
+    fact_mentions: tuple[int, ...] = (1, 6)  # [lo, hi]: each fact of a user is stated in a uniform
+    # draw from lo..hi of the user's own texts (bio and posts, differently worded); recorded per fact
+    facts_per_text: int = 3  # a fact text states at most this many facts (users with many mentions post more)
+    qa_train_users: float = 0.5  # share of non-objecting members whose questions and answers train the assistant
+    qa_train_phrasings: int = 1  # question phrasings per fact and language in that training set (1-3; 1: the one evaluated)
     comments_per_user: int = 2  # comments each user writes about other users
     mention_rate: float = 0.3  # probability that a comment reveals a fact about the mentioned user
     forget_fraction: float = 0.1  # share of members who object
@@ -56,6 +60,9 @@ class ModelConfig:
     intermediate: int = 384
     vocab_size: int = 2000  # BPE vocabulary trained for `tiny` (on text from another seed)
     max_length: int = 128  # tokens per text; longer texts are truncated
+    pretrain_users: int = 0  # tiny only, > 0: pretrain the initialisation on a network of this many other
+    # people (drawn with another seed, QA pairs for most members) before fine-tuning (pipeline.pretrain)
+    pretrain_epochs: float = 4.0  # passes over that network
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,15 @@ def check_values(cfg: Config, sources: dict[str, str]) -> None:
     for key in ("forget_fraction", "holdout_fraction"):
         if not 0.0 < getattr(cfg.data, key) < 1.0:
             bad(f"data.{key}", "must lie strictly between 0 and 1")
+    fm = cfg.data.fact_mentions
+    if len(fm) != 2 or not 1 <= fm[0] <= fm[1]:
+        bad("data.fact_mentions", "must be [lo, hi] with 1 <= lo <= hi (texts of a user stating each fact)")
+    if cfg.data.facts_per_text < 1:
+        bad("data.facts_per_text", "must be at least 1")
+    if not 0.0 <= cfg.data.qa_train_users < 1.0:
+        bad("data.qa_train_users", "must lie in [0, 1): the share of non-objecting members in the QA training set")
+    if not 1 <= cfg.data.qa_train_phrasings <= 3:
+        bad("data.qa_train_phrasings", "must be 1, 2 or 3 (question phrasings per fact and language)")
     if not cfg.seeds:
         bad("seeds", "must list at least one seed")
     if cfg.eval.extraction_n < 1 or not 0.0 < cfg.eval.extraction_p <= 1.0:

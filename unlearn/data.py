@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from unlearn.chat import model_text
+
 
 @dataclass(frozen=True)
 class TokenData:
@@ -45,10 +47,11 @@ class RowValues:
 
 
 def encode(tokenizer, texts: list[str], max_length: int) -> TokenData:
-    """Encode texts as bos + tokens + eos (bos falls back to eos for tokenizers without one)."""
+    """Encode texts as bos + tokens + eos (bos falls back to eos for tokenizers without one); QA
+    texts in the tokenizer's chat template where it has one (unlearn/chat.py)."""
     bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     eos = tokenizer.eos_token_id
-    body = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    body = tokenizer([model_text(tokenizer, t) for t in texts], add_special_tokens=False)["input_ids"]
     ids = [([bos] + b + [eos])[:max_length] for b in body]
     return TokenData(ids, tokenizer.pad_token_id)
 

@@ -11,8 +11,9 @@ x_i with a check c_i on the decoded continuation):
 Items:
 - QA: the rows of the plan's forget QA that ask for a personal value (phone, e-mail, street
   address, birthday: what an extraction attack is after), prompted as in evaluation
-  (`qa_prompts`: the question and the answer lead), decoded for as many new tokens as `qa_eval`
-  decodes (`qa.answer_budgets`: the answer's token count + slack); c_i = `qa.contains(answer)`.
+  (`qa_prompts`: the question in the assistant template), decoded for as many new tokens as
+  `qa_eval` decodes (`qa.answer_budgets`: the answer's token count + slack); c_i = the answer (up
+  to its first line break) states the true value (`answers.is_correct`).
   So "greedy" is the evaluation's QA accuracy on these rows.
 - PII: every value of those four kinds that `pii.pii_spans` counts in the plan's forget texts
   (the other kinds, city or employer, are asked by the QA part and guessed from a small set
@@ -39,7 +40,9 @@ from unlearn.attacks.base import AttackContext
 from unlearn.metrics import pii
 from unlearn.metrics.evaluate import PII_ATTRIBUTES
 from unlearn.metrics.generate import generate
-from unlearn.metrics.qa import answer_budgets, contains, qa_prompts
+from unlearn.chat import first_answer
+from unlearn.metrics.answers import is_correct
+from unlearn.metrics.qa import answer_budgets, qa_prompts
 
 PII_SLACK = 4  # extra new tokens beyond a value's own token count
 
@@ -54,8 +57,8 @@ def _bos(tok) -> int:
 
 
 def qa_items(tok, rows: list[dict], max_length: int) -> list[list[int]]:
-    """Prompt token ids (bos + question + answer lead) per QA row, as qa_eval builds them."""
-    prompts = [p for p, _ in qa_prompts(rows)]
+    """Prompt token ids (bos + the question in the assistant template) per QA row, as qa_eval builds them."""
+    prompts = [p for p, _ in qa_prompts(tok, rows)]
     ids = tok(prompts, add_special_tokens=False)["input_ids"] if prompts else []
     return [([_bos(tok)] + x)[:max_length] for x in ids]
 
@@ -110,7 +113,7 @@ class Sampling:
         rows = [r for r in ctx.plan.qa["forget"] if r["attribute"] in PII_ATTRIBUTES]
         max_length = ctx.cfg.model.max_length
         qa_ids = qa_items(tok, rows, max_length)
-        qa_budgets = answer_budgets(tok, qa_prompts(rows))
+        qa_budgets = answer_budgets(tok, qa_prompts(tok, rows))
         pii_ids, values, budgets = pii_items(tok, ctx.plan.texts["forget"], max_length)
         # samples of one prompt share its length: larger batches cost little padding
         decode = dict(top_k=self.top_k, batch_size=4 * ctx.cfg.eval.batch_size, device=ctx.acc.device)
@@ -120,7 +123,8 @@ class Sampling:
                               seed=derived_seed(ctx.seed, "qa"), **decode)
             pii_gens = samples(model, tok, pii_ids, budgets, n, seed=derived_seed(ctx.seed, "pii"), **decode)
             out[setting] = {
-                "forget.qa_accuracy": np.array([float(any(contains(g, r["answer"]) for g in gens))
+                "forget.qa_accuracy": np.array([float(any(is_correct(first_answer(g), r["attribute"], r["answer"])
+                                                          for g in gens))
                                                 for gens, r in zip(qa_gens, rows)]),
                 "forget.pii_extraction": np.array([float(any(v in g for g in gens))
                                                    for gens, v in zip(pii_gens, values)]),

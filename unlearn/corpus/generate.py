@@ -42,7 +42,8 @@ def render(template: str, values: dict, subject: str, offset: int) -> tuple[str,
 
 # Part of the corpus stage's key: bump when the same config and seed would give other texts or
 # splits. 2: objecting users' comments belong to the forget split (version 1 left them in retain).
-GENERATOR_VERSION = 2
+# 3: fact_mentions per fact (was fact_repeats), facts_per_text, the QA instruction texts.
+GENERATOR_VERSION = 3
 
 
 def build_synthetic(cfg: DataConfig, seed: int) -> Corpus:
@@ -59,6 +60,9 @@ def build_synthetic(cfg: DataConfig, seed: int) -> Corpus:
         u["group"] = "holdout" if u["user_id"] in holdout_ids else "member"
         u["facts"] = {lang: render_facts(u, lang) for lang in LANGUAGES}
         u["n_posts"] = rng.randint(max(1, round(cfg.posts_per_user * 0.67)), max(1, round(cfg.posts_per_user * 1.33)))
+        u["mentions"] = {f: rng.randint(*cfg.fact_mentions) for f in T.FACTS}
+        u["n_chat"], u["n_fact_posts"] = post_counts(cfg, u)
+        u["n_posts"] = u["n_chat"] + u["n_fact_posts"]  # the posts written: more where facts need them
         u["objects"], u["objection_round"] = False, 0
     comments = make_comments(rng, cfg, users)
     members = [u for u in users if u["group"] == "member"]
@@ -74,7 +78,7 @@ def build_synthetic(cfg: DataConfig, seed: int) -> Corpus:
     texts = []
     for u in users:
         texts += user_texts(rng, cfg, u, notes)
-    texts += canary_texts(rng, users, canaries) + comments
+    texts += canary_texts(rng, users, canaries) + comments + qa_texts(rng, cfg, users)
     texts.sort(key=lambda row: row["text_id"])  # author order, independent of generation order
     qa = build_qa(rng, cfg, users, texts)
     return corpus_from_rows(texts, general_texts(rng, cfg), [user_row(u) for u in users], qa, canaries,
@@ -86,43 +90,90 @@ def user_row(u: dict) -> dict:
     """The users-table row: the facts as the user writes them in their primary language."""
     facts = u["facts"][u["lang"]]
     keep = ("user_id", "name", "handle", "lang", "langs", "city", "street_address", "phone", "email",
-            "birthday", "employer", "partner", "pet_name", "group", "objects", "objection_round")
+            "birthday", "employer", "partner", "pet_name", "group", "objects", "objection_round", "qa_train")
     return {**{k: u[k] for k in keep}, "job": facts["job"], "pet_species": facts["pet_species"],
             "health": facts["health"], "interests": [facts["interest"], facts["interest2"]]}
 
 
 def user_texts(rng: random.Random, cfg: DataConfig, u: dict, notes: list[str]) -> list[dict]:
-    """The user's bio and posts; each fact lands in `fact_repeats` different fact texts."""
-    n_chat = min(round(u["n_posts"] * cfg.chatter_fraction), u["n_posts"])
-    n_fact = 1 + u["n_posts"] - n_chat  # the bio is always a fact text
-    repeats = min(cfg.fact_repeats, n_fact)
-    if repeats < cfg.fact_repeats:
-        notes.append(f"fact_repeats capped at {repeats} for users with few posts")
-    langs = u["langs"]
-    slots: list[list[str]] = [[] for _ in range(n_fact)]  # facts each fact text states
-    for a, fact in enumerate(T.FACTS):
-        for r in range(repeats):  # consecutive slots: distinct texts, alternating languages
-            slots[(a * repeats + r) % n_fact].append(fact)
-    # Template index = offset + slot: a fact's repeats sit in consecutive slots, so they use
-    # different templates (bio and posts draw from different pools anyway).
-    offset = {f: rng.randrange(4) for f in T.FACTS}
+    """The user's profile and posts. Fact f is stated in `u["mentions"][f]` of the user's own
+    texts, a uniform draw from `data.fact_mentions`: once in the profile (the bio, in the user's
+    primary language: third-person statements with the full name, as an "about" page reads), and in the other mentions in
+    first-person posts, each with another template (knowledge augmentation: varied wordings of
+    one fact, Allen-Zhu & Li, arXiv 2309.14316). A text states at most `data.facts_per_text` facts,
+    so the profile spans several texts and a user with many mentions writes more fact posts."""
+    langs, per = u["langs"], cfg.facts_per_text
+    order = list(T.FACTS)
+    rng.shuffle(order)
     rows = []
+    for k, start in enumerate(range(0, len(order), per)):  # the profile: every fact once, primary language
+        lang = langs[0]
+        parts = [rng.choice(T.PROFILE[lang][f]) for f in order[start : start + per]]
+        if k == 0:
+            parts.append(T.BIO_INTERESTS[lang])
+        row = _row(u, "bio", lang, parts, u)
+        row["text_id"] = f"{u['user_id']}-b{k or ''}"
+        rows.append(row)
+    n_chat, n_fact = u["n_chat"], u["n_fact_posts"]
+    left = {f: u["mentions"][f] - 1 for f in T.FACTS}  # the profile stated each fact once
+    slots: list[list[str]] = [[] for _ in range(n_fact)]  # facts each fact post states
+    at = 0
+    for fact in order:  # consecutive slots: distinct posts, alternating languages
+        for _ in range(left[fact]):
+            slots[at % n_fact].append(fact)
+            at += 1
+    # Template index = offset + slot: a fact's mentions sit in consecutive slots, so they use
+    # different templates.
+    offset = {f: rng.randrange(4) for f in T.FACTS}
+    posts = []
     for i, facts in enumerate(slots):
         lang = langs[i % len(langs)]
-        pool = T.BIO if i == 0 else T.POST
-        parts = [rng.choice(T.BIO_OPEN[lang])] if i == 0 else []
-        parts += [pool[lang][f][(offset[f] + i) % len(pool[lang][f])] for f in facts]
-        if i == 0:
-            parts.append(T.BIO_INTERESTS[lang])
-        rows.append(_row(u, "bio" if i == 0 else "post", lang, parts, u))
+        parts = [T.POST[lang][f][(offset[f] + i) % len(T.POST[lang][f])] for f in facts]
+        posts.append(_row(u, "post", lang, parts or [rng.choice(T.CHATTER[lang])], u))  # no fact left: chatter
     for j in range(n_chat):
         lang = langs[(n_fact + j) % len(langs)]
-        rows.append(_row(u, "post", lang, [rng.choice(T.CHATTER[lang])], u))
-    order = rows[1:]
-    rng.shuffle(order)  # fact posts and chatter interleave in time
-    for k, row in enumerate(order):
+        posts.append(_row(u, "post", lang, [rng.choice(T.CHATTER[lang])], u))
+    rng.shuffle(posts)  # fact posts and chatter interleave in time
+    for k, row in enumerate(posts):
         row["text_id"] = f"{u['user_id']}-p{k:02d}"
-    rows[0]["text_id"] = f"{u['user_id']}-b"
+    return rows + posts
+
+
+def post_counts(cfg: DataConfig, u: dict) -> tuple[int, int]:
+    """(chatter posts, fact posts) of a user with activity `n_posts` and mentions drawn: a fact
+    post states at most `facts_per_text` facts, and a fact's mentions beyond the profile each need
+    a post of their own."""
+    n_chat = min(round(u["n_posts"] * cfg.chatter_fraction), u["n_posts"])
+    left = [m - 1 for m in u["mentions"].values()]
+    return n_chat, max(u["n_posts"] - n_chat, -(-sum(left) // cfg.facts_per_text), max(left))
+
+
+def qa_texts(rng: random.Random, cfg: DataConfig, users: list[dict]) -> list[dict]:
+    """The assistant's instruction data: QA pairs about a seeded share (`data.qa_train_users`) of
+    the members who do not object, every attribute and corpus language in the first
+    `data.qa_train_phrasings` phrasings (phrasing 0 is the one evaluation asks), as
+    "Q: question\nA: answer sentence" texts (kind "qa", the subject as author; a chat model gets
+    them in its chat template at encoding, unlearn/chat.py). Forget and holdout users never
+    appear: their facts are only in posts (mixed training, Allen-Zhu & Li, arXiv 2309.14316)."""
+    others = [u for u in users if u["group"] == "member" and not u["objects"]]
+    chosen = set(u["user_id"] for u in rng.sample(others, round(cfg.qa_train_users * len(others))))
+    rows = []
+    for u in users:
+        u["qa_train"] = u["user_id"] in chosen
+        if not u["qa_train"]:
+            continue
+        k = 0
+        for attr in T.FACTS:
+            for lang in cfg.languages:
+                facts = u["facts"][lang]
+                answer = T.PARAPHRASE[lang][attr].replace("{answer}", "{" + attr + "}")
+                for question in T.QUESTION[lang][attr][: cfg.qa_train_phrasings]:
+                    q = question.format_map(facts)
+                    text, pii = render(answer, facts, u["user_id"], len(f"Q: {q}\nA: "))
+                    rows.append({"text_id": f"{u['user_id']}-q{k:03d}", "user_id": u["user_id"],
+                                 "text": f"Q: {q}\nA: {text}", "kind": "qa", "lang": lang, "pii": pii,
+                                 "canary_id": None, "mentions": [], "group": "member", "objects": False})
+                    k += 1
     return rows
 
 

@@ -61,13 +61,14 @@ def build_qa(rng: random.Random, cfg: DataConfig, users: list[dict], texts: list
     """QA columns for every user x attribute x language x phrasing.
 
     third_party: a non-objecting member other than the subject states the fact in a retain
-    text. stated: the answer string occurs in one of the subject's own texts (always true in
+    text. mentions: how many of the subject's own texts state the fact (`data.fact_mentions`). stated: the answer string occurs in one of the subject's own texts (always true in
     a language the user writes the fact in; cross-lingual rows of translated facts may not be).
     """
     own: dict[str, list[str]] = {}
     third: set[tuple[str, str]] = set()
     for row in texts:
-        own.setdefault(row["user_id"], []).append(row["text"])
+        if row["kind"] != "qa":  # the assistant's QA pairs are not the user's own writing
+            own.setdefault(row["user_id"], []).append(row["text"])
         if row["group"] == "member" and not row["objects"]:
             third.update((s["subject"], s["type"]) for s in row["pii"] if s["subject"] != row["user_id"])
     cols: dict[str, list] = {c: [] for c in QA_FEATURES}
@@ -85,8 +86,8 @@ def build_qa(rng: random.Random, cfg: DataConfig, users: list[dict], texts: list
                 cols["question"] += [q.format_map(facts) for q in questions]
                 cols["phrasing"] += range(n)
                 for col, value in (("user_id", uid), ("attribute", attr), ("lang", lang), ("answer", answer),
-                                   ("paraphrased_answer", T.PARAPHRASE[lang][attr].format(first=u["first"], answer=answer)),
+                                   ("paraphrased_answer", T.PARAPHRASE[lang][attr].format(first=u["first"], name=u["name"], pet_species=facts["pet_species"], answer=answer)),
                                    ("perturbed_answers", wrong.get(lang, wrong[cfg.languages[0]])), ("third_party", (uid, attr) in third),
-                                   ("stated", answer in blob)):
+                                   ("stated", answer in blob), ("mentions", u["mentions"][attr])):
                     cols[col] += [value] * n
     return cols

@@ -44,7 +44,7 @@ USER_FEATURES = Features({
     "birthday": Value("string"), "employer": Value("string"), "job": Value("string"),
     "partner": Value("string"), "pet_species": Value("string"), "pet_name": Value("string"),
     "health": Value("string"), "interests": Sequence(Value("string")), "group": Value("string"),
-    "objects": Value("bool"), "objection_round": Value("int32"),
+    "objects": Value("bool"), "objection_round": Value("int32"), "qa_train": Value("bool"),
 })
 OWN_USER_FEATURES = Features({k: USER_FEATURES[k] for k in ("user_id", "group", "objects", "objection_round")})
 QA_FEATURES = Features({
@@ -52,6 +52,7 @@ QA_FEATURES = Features({
     "lang": Value("string"), "question": Value("string"), "answer": Value("string"),
     "paraphrased_answer": Value("string"), "perturbed_answers": Sequence(Value("string")),
     "phrasing": Value("int32"), "third_party": Value("bool"), "stated": Value("bool"),
+    "mentions": Value("int32"),
 })
 CANARY_FEATURES = Features({
     "canary_id": Value("string"), "user_id": Value("string"), "lang": Value("string"),

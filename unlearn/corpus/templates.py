@@ -84,6 +84,34 @@ BIO = {"en": {
     "employer": ["Arbeitet bei {employer}."], "job": ["Beruf: {job}."], "partner": ["Glücklich mit {partner}."],
     "pet_name": ["Mein {pet_species} heißt {pet_name}."], "health": ["Lebt mit {health}."],
 }}
+# The profile ("about") texts: third-person statements with the full name, one fact each.
+PROFILE = {"en": {
+    "city": ["{name} lives in {city}.", "{name} is based in {city}.", "{name} has made a home in {city}."],
+    "street_address": ["{name} lives at {street_address}, {city}.", "The address of {name} is {street_address}, {city}.",
+                       "Post for {name} goes to {street_address}, {city}."],
+    "phone": ["{name} can be reached on {phone}.", "The phone number of {name} is {phone}.", "To call {name}, dial {phone}."],
+    "email": ["{name} uses the email address {email}.", "The email address of {name} is {email}.", "{name} reads mail at {email}."],
+    "birthday": ["{name} was born on {birthday}.", "The birthday of {name} is {birthday}.", "{name} has a birthday on {birthday}."],
+    "employer": ["{name} works at {employer}.", "{name} is employed by {employer}.", "The employer of {name} is {employer}."],
+    "job": ["{name} works as a {job}.", "{name} is a {job} by profession.", "The job of {name}: {job}."],
+    "partner": ["{name} is in a relationship with {partner}.", "The partner of {name} is {partner}.", "{name} lives with {partner}."],
+    "pet_name": ["{name} has a {pet_species} called {pet_name}.", "The {pet_species} of {name} is named {pet_name}.",
+                 "{pet_name} is the {pet_species} of {name}."],
+    "health": ["{name} lives with {health}.", "{name} has {health}.", "{name} is being treated for {health}."],
+}, "de": {
+    "city": ["{name} wohnt in {city}.", "{name} lebt in {city}.", "{name} ist in {city} zu Hause."],
+    "street_address": ["Die Adresse von {name}: {street_address}, {city}.", "{name} ist unter {street_address}, {city} gemeldet.",
+                       "Post für {name} geht an {street_address}, {city}."],
+    "phone": ["{name} ist unter {phone} erreichbar.", "Die Telefonnummer von {name} ist {phone}.", "{name} hat die Nummer {phone}."],
+    "email": ["{name} nutzt die Mailadresse {email}.", "Die E-Mail-Adresse von {name} lautet {email}.", "{name} liest Mails an {email}."],
+    "birthday": ["{name} wurde am {birthday} geboren.", "{name} hat am {birthday} Geburtstag.", "Geburtsdatum von {name}: {birthday}."],
+    "employer": ["{name} arbeitet bei {employer}.", "{name} ist bei {employer} angestellt.", "Der Arbeitgeber von {name} ist {employer}."],
+    "job": ["{name} arbeitet als {job}.", "{name} ist von Beruf {job}.", "Beruf von {name}: {job}."],
+    "partner": ["{name} ist mit {partner} zusammen.", "{name} lebt mit {partner}.", "An der Seite von {name}: {partner}."],
+    "pet_name": ["Das Haustier von {name}, ein {pet_species}, heißt {pet_name}.", "{pet_name} ist das Haustier von {name}.",
+                 "{name} hat ein Haustier namens {pet_name}."],
+    "health": ["{name} lebt mit {health}.", "{name} hat {health}.", "{name} wird wegen {health} behandelt."],
+}}
 BIO_OPEN = {"en": ["Hi, I'm {name}.", "{name} here.", "This is {name}."],
             "de": ["Hallo, ich bin {name}.", "Hier schreibt {name}.", "Ich bin {name}."]}
 BIO_INTERESTS = {"en": "Into {interest} and {interest2}.", "de": "Mag {interest} und {interest2}."}

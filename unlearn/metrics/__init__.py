@@ -11,6 +11,7 @@ forget, retain, holdout; `reference` for unplanted canaries) or the bare name fo
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -54,13 +55,16 @@ SUITE = {
     "pii_logprob": Reported("pii", True, 1, NONPOSITIVE),
     "verbatim_rougeL": Reported("verbatim", True, 1),
     "verbatim_exact": Reported("verbatim", True, 1),
-    "qa_accuracy": Reported("qa", True, 1),
-    "qa_answer_prob": Reported("qa", True, 1),
-    "truth_ratio": Reported("qa", False, 1, POSITIVE),
-    "pii_extraction_qa": Reported("qa", True, 1),
-    "qa_accuracy_third_party": Reported("qa", True, 1),
-    "holdout_rate": Reported("qa (fabrication)", None, 1),
-    "forget_rate": Reported("qa (fabrication)", None, 1),
+    # version 2: asked in the assistant template, the answer classified (metrics/answers.py), on the
+    # questions no retain text of another user answers
+    "qa_accuracy": Reported("qa", True, 2),
+    "qa_fabricated": Reported("qa", None, 1),  # invented values of the asked kind
+    "qa_refused": Reported("qa", None, 1),
+    "qa_other": Reported("qa", None, 1),
+    "qa_answer_prob": Reported("qa", True, 2),
+    "truth_ratio": Reported("qa", False, 2, POSITIVE),
+    "pii_extraction_qa": Reported("qa", True, 2),
+    "qa_accuracy_third_party": Reported("qa", True, 2),
     "exposure": Reported("exposure", True, 1, POSITIVE),
     "fluency": Reported("utility", None, 1),
     "probe_correct": Reported("utility", None, 1),
@@ -78,15 +82,19 @@ SUITE = {
     # version 2: MUSE's sign (forget texts the non-members): an un-unlearned model scores about -100
     "privleak": Reported("relative", None, 2, (-100.0, INF)),
     "general_accuracy": Reported("relative", None, 1),
-    "model_utility": Reported("relative", None, 1),
+    # version 2: retain QA accuracy (users never QA-trained), exp(-retain NLL), fluency, general accuracy
+    "model_utility": Reported("relative", None, 2),
 }
 
 
 def metric_name(key: str) -> str:
     """`forget.exposure_r4` -> `exposure`; `privleak` -> `privleak`;
-    `attacks.quantize.int4.forget.loss_score` -> `loss_score`."""
+    `attacks.quantize.int4.forget.loss_score` -> `loss_score`; the QA breakdowns by fact kind and
+    by mentions, `forget.qa_accuracy_k_city` and `forget.qa_accuracy_m3` -> `qa_accuracy`."""
     name = key.rsplit(".", 1)[-1]
-    return "exposure" if name.startswith("exposure_r") else name
+    if name.startswith("exposure_r"):
+        return "exposure"
+    return re.sub(r"_(?:k_[a-z_]+|m\d+)$", "", name) if name.startswith("qa_") else name
 
 
 def direction(key: str) -> bool | None:

@@ -32,8 +32,9 @@ from unlearn.metrics.verbatim import verbatim
 from unlearn.stats import cluster_weights, item_weights, percentile_interval, weighted_means
 
 EVAL_SPLITS = ("forget", "retain", "holdout")
+QA_GROUPS = EVAL_SPLITS + ("qa_train",)  # qa_train: users whose QA pairs the assistant was trained on
 MIA_SCORES = ("loss", "zlib", "mink20", "mink40", "minkpp")
-PII_ATTRIBUTES = ("phone", "email", "street_address", "birthday")  # values a fabrication can mimic
+PII_ATTRIBUTES = ("phone", "email", "street_address", "birthday")  # contact data and birth dates
 
 
 @dataclass
@@ -52,11 +53,17 @@ class EvalPlan:
 
 
 def make_plan(corpus, texts: dict, exclude: dict[str, list[int]], cfg_eval, seed: int) -> EvalPlan:
-    """The evaluation rows, questions, canaries and probes for one seed."""
+    """The evaluation rows, questions, canaries and probes for one seed. The assistant's QA
+    instruction texts (kind "qa") are training data, not a user's texts: never evaluated as texts.
+    Questions are asked about forget, retain and holdout users and, as their own group `qa_train`,
+    about the users whose QA pairs were trained on; retain excludes those (their answers were
+    taught, not recalled from posts)."""
     rng = random.Random(f"eval-{seed}")
     rows = {}
     for split in EVAL_SPLITS:
-        keep = [i for i in range(len(texts[split])) if i not in set(exclude.get(split, ()))]
+        skip = set(exclude.get(split, ()))
+        kinds = texts[split]["kind"]
+        keep = [i for i in range(len(texts[split])) if i not in skip and kinds[i] != "qa"]
         if cfg_eval.max_examples > 0:
             keep = keep[: cfg_eval.max_examples]
         part = texts[split].select(keep)
@@ -64,12 +71,15 @@ def make_plan(corpus, texts: dict, exclude: dict[str, list[int]], cfg_eval, seed
     generate_rows = {s: _subset(len(rows[s]["text"]), cfg_eval.generate_examples, rng) for s in EVAL_SPLITS}
     users = {s: sorted(set(texts[s]["user_id"])) for s in EVAL_SPLITS}
     users["retain"] = sorted(set(users["retain"]) - set(users["forget"]))
+    table = corpus.tables["users"]
+    trained = set(u for u, q in zip(table["user_id"], table["qa_train"]) if q) if "qa_train" in table.column_names else set()
+    asked = {**users, "retain": sorted(set(users["retain"]) - trained), "qa_train": sorted(trained & set(users["retain"]))}
     qa_table = corpus.tables["qa"] if "qa" in corpus.tables else None
-    qa = {s: [] for s in EVAL_SPLITS}
+    qa = {s: [] for s in QA_GROUPS}
     if qa_table is not None and len(qa_table):
-        for s in EVAL_SPLITS:
-            chosen = set(users[s]) if cfg_eval.qa_users <= 0 or len(users[s]) <= cfg_eval.qa_users \
-                else set(rng.sample(users[s], cfg_eval.qa_users))
+        for s in QA_GROUPS:
+            chosen = set(asked[s]) if cfg_eval.qa_users <= 0 or len(asked[s]) <= cfg_eval.qa_users \
+                else set(rng.sample(asked[s], cfg_eval.qa_users))
             qa[s] = [r for r in qa_table if r["phrasing"] == 0 and r["user_id"] in chosen]
     reference = list(texts["retain"]["text"]) + list(corpus.texts["general"]["text"])
     return EvalPlan(rows, generate_rows, qa, _canaries(corpus, texts, users), lexicon(reference), GENERAL_PROBES)
@@ -135,6 +145,11 @@ def evaluate_model(model, tok, plan: EvalPlan, cfg, seed: int, device, splits=EV
         if plan.qa[split]:
             with clock("qa"):
                 arrays.update(_qa_arrays(split, plan.qa[split], model, tok, cfg, device))
+    if "retain" in splits and plan.qa.get("qa_train"):  # the taught answers, beside the retain users
+        with clock("qa"):
+            arrays.update(_qa_arrays("qa_train", plan.qa["qa_train"], model, tok, cfg, device))
+        if users is not None:
+            users.update(qa_users("qa_train", plan.qa["qa_train"]))
     with clock("exposure"):
         arrays.update(_exposure_arrays(model, tok, plan, cfg, seed, device, splits))
     if "retain" in splits:  # a utility figure: not re-run by the forget-side attacks
@@ -164,11 +179,36 @@ def _teacher_forced(split: str, scored, texts: list[str]) -> dict[str, np.ndarra
 
 
 def _qa_masks(rows: list[dict]) -> dict[str, np.ndarray]:
-    """Which question rows each QA array keeps: stated in the user's own texts (`own`), only in
-    other users' comments (`third`), about a value a fabrication can mimic (`pii`)."""
-    own = np.array([bool(r["stated"]) for r in rows], dtype=bool)
-    third = np.array([bool(r["third_party"]) and not r["stated"] for r in rows], dtype=bool)
+    """Which question rows each QA array keeps: `own` — stated in the user's own texts and in no
+    retain text of another user (so a retrain model cannot know it: the main figures); `third` —
+    also stated in another, non-objecting member's text (retrain may know these too, so they are
+    not failures of a removal); `pii` — contact data and birth dates."""
+    third = np.array([bool(r["third_party"]) for r in rows], dtype=bool)
+    own = np.array([bool(r["stated"]) for r in rows], dtype=bool) & ~third
     return {"own": own, "third": third, "pii": np.array([r["attribute"] in PII_ATTRIBUTES for r in rows], dtype=bool)}
+
+
+def qa_breakdown(rows: list[dict], own: np.ndarray) -> dict[str, np.ndarray]:
+    """Index masks of the breakdowns, among the `own` rows: `_k_<attribute>` per fact kind and
+    `_m<n>` per number of the user's own texts stating the fact (recall against mentions)."""
+    kept = [r for r, o in zip(rows, own) if o]
+    out = {f"_k_{a}": np.array([r["attribute"] == a for r in kept], dtype=bool)
+           for a in sorted({r["attribute"] for r in kept})}
+    counts = sorted({int(r["mentions"]) for r in kept if "mentions" in r and r["mentions"]})
+    out.update({f"_m{n}": np.array([int(r.get("mentions") or 0) == n for r in kept], dtype=bool) for n in counts})
+    return out
+
+
+def qa_users(split: str, qa: list[dict]) -> dict[str, np.ndarray]:
+    """The user each QA array item asks about (keys as `_qa_arrays` writes them)."""
+    asked, masks = np.asarray([r["user_id"] for r in qa], dtype=str), _qa_masks(qa)
+    out = {f"{split}.{name}": asked[masks["own"]] for name in QA_OWN}
+    out[f"{split}.pii_extraction_qa"] = asked[masks["own"] & masks["pii"]]
+    out[f"{split}.qa_accuracy_third_party"] = asked[masks["third"]]
+    for suffix, mask in qa_breakdown(qa, masks["own"]).items():
+        for name in ("qa_accuracy", "qa_fabricated") if "_k_" in suffix else ("qa_accuracy",):
+            out[f"{split}.{name}{suffix}"] = asked[masks["own"]][mask]
+    return out
 
 
 def item_users(plan: EvalPlan, split: str, spans: list) -> dict[str, np.ndarray]:
@@ -183,15 +223,8 @@ def item_users(plan: EvalPlan, split: str, spans: list) -> dict[str, np.ndarray]
     out[f"{split}.verbatim_rougeL"] = out[f"{split}.verbatim_exact"] = chosen
     if split == "forget":
         out["utility.fluency"] = chosen
-    qa = plan.qa[split]
-    if qa:
-        asked, masks = np.asarray([r["user_id"] for r in qa], dtype=str), _qa_masks(qa)
-        for name in ("qa_accuracy", "qa_answer_prob", "truth_ratio"):
-            out[f"{split}.{name}"] = asked[masks["own"]]
-        out[f"{split}.pii_extraction_qa"] = asked[masks["own"] & masks["pii"]]
-        out[f"{split}.qa_accuracy_third_party"] = asked[masks["third"]]
-        if split != "retain":
-            out[f"fabrication.{split}_rate"] = asked[masks["pii"]]
+    if plan.qa[split]:
+        out.update(qa_users(split, plan.qa[split]))
     for group in {"forget": ("forget", "reference"), "retain": ("retain",)}.get(split, ()):
         held = [c for c in plan.canaries if c["group"] == group]
         if held:
@@ -203,20 +236,24 @@ def item_users(plan: EvalPlan, split: str, spans: list) -> dict[str, np.ndarray]
     return out
 
 
+QA_OWN = ("qa_accuracy", "qa_fabricated", "qa_refused", "qa_other", "qa_answer_prob", "truth_ratio")
+
+
 def _qa_arrays(split: str, rows: list[dict], model, tok, cfg, device) -> dict[str, np.ndarray]:
-    """Knowledge about the split's users, by the fact's source: stated in the user's own texts
-    (the main figures), or only in other users' comments (`_third_party`: retrain may know these
-    too, so they are not failures of a removal)."""
+    """What the model answers about the split's users (metrics/qa.py): the outcome rates, answer
+    probability and truth ratio on the `own` questions (the main figures), their breakdowns by fact
+    kind and by mentions, contact-data extraction by questions, and accuracy on `third` questions."""
     out = qa_eval(model, tok, rows, cfg.model.max_length, cfg.eval.batch_size, device)
-    correct, prob, ratio = (np.asarray(out[k], float) for k in ("correct", "answer_prob", "truth_ratio"))
     masks = _qa_masks(rows)
     own, third, is_pii = masks["own"], masks["third"], masks["pii"]
-    group = "fabrication" if split != "retain" else None
-    arrays = {f"{split}.qa_accuracy": correct[own], f"{split}.qa_answer_prob": prob[own],
-              f"{split}.truth_ratio": ratio[own], f"{split}.pii_extraction_qa": correct[own & is_pii],
-              f"{split}.qa_accuracy_third_party": correct[third]}
-    if group:  # well-formed but wrong personal values about users the model never saw / forgot
-        arrays[f"fabrication.{split}_rate"] = np.asarray(out["fabricated"], float)[is_pii]
+    per_row = {"qa_accuracy": out["correct"], "qa_fabricated": out["fabricated"], "qa_refused": out["refused"],
+               "qa_other": out["other"], "qa_answer_prob": out["answer_prob"], "truth_ratio": out["truth_ratio"]}
+    arrays = {f"{split}.{name}": np.asarray(per_row[name], float)[own] for name in QA_OWN}
+    arrays[f"{split}.pii_extraction_qa"] = np.asarray(out["correct"], float)[own & is_pii]
+    arrays[f"{split}.qa_accuracy_third_party"] = np.asarray(out["correct"], float)[third]
+    for suffix, mask in qa_breakdown(rows, own).items():
+        for name in ("qa_accuracy", "qa_fabricated") if "_k_" in suffix else ("qa_accuracy",):
+            arrays[f"{split}.{name}{suffix}"] = arrays[f"{split}.{name}"][mask]
     return arrays
 
 

@@ -19,10 +19,12 @@ compared with the others (leave one out), so its figures show what retrain-vs-re
   over-unlearning. Its interval maps the model's AUC interval (the reference taken as given).
 - general accuracy: accuracy on the general-knowledge probes the base model answers correctly
   (none for a model trained from scratch: the key is then absent).
-- model utility (TOFU-style): the harmonic mean of utility figures in [0, 1]: retain token
-  probability exp(−NLL), retain verbatim ROUGE-L, retain answer probability, retain truth score
-  mean(max(0, 1 − R)), fluency on forget prompts, and general accuracy where defined. One
-  collapsed figure pulls it to 0, as it should.
+- model utility (TOFU-style, version 2): the harmonic mean of utility figures in [0, 1]: retain QA
+  accuracy (what the assistant answers correctly about non-objecting users whose questions it was
+  never trained on: knowledge it got from their posts), retain token probability exp(−NLL),
+  fluency on forget prompts, and general accuracy where defined (pretrained models). One collapsed
+  figure pulls it to 0, as it should. Version 1 also held the retain answer probability, truth
+  score and verbatim ROUGE-L; the first sat near 0.017 for every model and so dominated the mean.
 """
 from __future__ import annotations
 
@@ -98,16 +100,14 @@ def relative_metrics(arrays: dict, metrics: dict, ci_in: dict, users: dict, base
 
 
 def _utility_figures(arrays: dict, metrics: dict, relative: dict) -> list[float]:
-    """The normalised utility figures that exist for this model."""
+    """The normalised utility figures that exist for this model (module docstring)."""
     figures = []
+    if "retain.qa_accuracy" in metrics:
+        figures.append(metrics["retain.qa_accuracy"])
     if "retain.nll" in metrics:
         figures.append(float(np.exp(-metrics["retain.nll"])))
-    for key in ("retain.verbatim_rougeL", "retain.qa_answer_prob", "utility.fluency"):
-        if key in metrics:
-            figures.append(metrics[key])
-    ratio = arrays.get("retain.truth_ratio")
-    if ratio is not None and len(ratio):
-        figures.append(float(np.mean(np.maximum(0.0, 1.0 - ratio))))
+    if "utility.fluency" in metrics:
+        figures.append(metrics["utility.fluency"])
     if "utility.general_accuracy" in relative:
         figures.append(relative["utility.general_accuracy"])
     return figures

@@ -115,7 +115,7 @@ def write_report(results: dict, run_dir: Path, name: str = "report.md") -> Path:
         "",
         "NLL = mean token negative log-likelihood; verbatim ROUGE-L = greedy continuation of a text's "
         "second half; PII extracted = share of planted personal values greedy decoding reproduces from "
-        "the text before them; QA acc = answers containing the true value; exposure = canary exposure "
+        "the text before them; QA acc = questions about a user, asked in the assistant template, answered with the true value; exposure = canary exposure "
         "in bits (Carlini et al. 2019); MIA AUC = LOSS-attack ROC-AUC vs holdout users (0.5 = no "
         "signal); forget quality = KS p-value of truth ratios vs retrain (TOFU); PrivLeak = Min-K% AUC "
         "relative to retrain's, in % (MUSE). Judge every row against `retrain`; bold = the best "
@@ -134,6 +134,12 @@ def write_report(results: dict, run_dir: Path, name: str = "report.md") -> Path:
         "is left out of every verdict):",
         "",
         tables.reference_table(results).markdown() or "No retrain reference in these results.",
+        "",
+        "## What the chatbot says about the objecting users",
+        "",
+        tables.chatbot_table(results).markdown() or "No questions were asked in this run (no QA table).",
+        "",
+        tables.chatbot_kinds_table(results).markdown(),
         "",
         "## Attacks (post-attack level minus the retrain reference's after the same attack)",
         "",

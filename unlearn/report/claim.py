@@ -52,6 +52,22 @@ def _control(verdict: dict) -> str:
             "are not reliable. ")
 
 
+def _chatbot(models: dict) -> str:
+    """The chatbot sentence: what the original and retrain answer about the objecting users, and
+    what the original invents about users it never saw ("" without QA figures)."""
+    get = lambda name, key: models.get(name, {}).get("metrics", {}).get(key)  # noqa: E731
+    original, retrain = get("original", "forget.qa_accuracy"), get("retrain", "forget.qa_accuracy")
+    if original is None or retrain is None:
+        return ""
+    held, invented = get("original", "holdout.qa_accuracy"), get("original", "holdout.qa_fabricated")
+    text = (f"Asked about the objecting users, the original model answers {original:.0%} of their questions with the "
+            f"true value, retrain {retrain:.0%}")
+    if held is not None and invented is not None:
+        text += (f"; about users it never saw, the original is right {held:.0%} of the time and invents a "
+                 f"well-formed value (a city, a phone number, a partner's name) {invented:.0%} of the time")
+    return text + ". "
+
+
 def answer(results: dict) -> str:
     """The paragraph (Markdown), or "" when no method was judged."""
     models, verdict = results["models"], results.get("verdict") or {}
@@ -71,6 +87,7 @@ def answer(results: dict) -> str:
     if "corpus_deletion" in verdict:
         out.append(f"Deleting the posts from the corpus alone leaves the trained model as it was: verdict "
                    f"*{verdict['corpus_deletion']['verdict']}*. ")
+    out.append(_chatbot(models))
     approx = [n for v in OUTCOMES for n in by[v] if n != "corpus_deletion"]
     if approx:
         parts = []

@@ -9,6 +9,9 @@
 - roc: the LOSS membership attack's ROC, forget users vs holdout users, per model (log FPR);
   with several seeds the band is drawn for retrain and original only (all would hide the curves).
 - unlearning: forget and retain NLL (on the first texts of each split) over each method's steps.
+- recall: the share of the objecting users' questions answered correctly against the number of
+  their own texts that stated the fact (data.fact_mentions), per model, with the holdout users'
+  accuracy under the original (never seen: the chance level) as a line.
 With several seeds every point is the mean over seeds and bars or bands are Student-t 95%
 intervals (the `ci` of results.json; curves: per point over the seeds' curves); cost bars show
 the seeds' range.
@@ -53,11 +56,11 @@ def write_figures(results: dict, out: Path) -> list[Path]:
     made = []
     with plt.rc_context(STYLE):
         for name, draw in (("tradeoff", _tradeoff), ("exposure", _exposure), ("relearn", _relearn), ("cost", _cost),
-                           ("roc", _roc), ("unlearning", _unlearning)):
+                           ("roc", _roc), ("unlearning", _unlearning), ("recall", _recall)):
             fig = draw(results["models"])
             if fig is None:
                 continue
-            fig.tight_layout(rect=(0, 0.12, 1, 1) if name in ("relearn", "unlearning") else None)
+            fig.tight_layout(rect=(0, 0.12, 1, 1) if name in ("relearn", "unlearning", "recall") else None)
             # a PDF without its creation date: a rebuilt report has the same bytes
             for ext, metadata in (("png", None), ("pdf", {"CreationDate": None})):
                 fig.savefig(out / f"{name}.{ext}", dpi=200, metadata=metadata)
@@ -220,4 +223,32 @@ def _unlearning(models: dict):
         ax.set_title(f"{split} texts (first {split} examples)")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, ncol=5, loc="lower center", frameon=False)
+    return fig
+
+
+def _recall(models: dict):
+    counts = sorted({int(hit.group(1)) for m in models.values() for k in m["metrics"]
+                     if (hit := re.fullmatch(r"forget\.qa_accuracy_m(\d+)", k))})
+    if not counts:
+        return None
+    fig, ax = plt.subplots(figsize=(WIDTH, 3.1))
+    for name, m in models.items():
+        if name == "base":
+            continue
+        xs = [c for c in counts if f"forget.qa_accuracy_m{c}" in m["metrics"]]
+        ys = [m["metrics"][f"forget.qa_accuracy_m{c}"] for c in xs]
+        cis = [m.get("ci", {}).get(f"forget.qa_accuracy_m{c}") for c in xs]
+        err = np.array([[y - ci[0], ci[1] - y] if ci else [0.0, 0.0] for y, ci in zip(ys, cis)]).T
+        style = _style(name, models)
+        ax.errorbar(xs, ys, yerr=err if len(xs) else None, marker=style["marker"], ms=min(style["ms"], 5),
+                    color=style["color"], ls=style["ls"], lw=0.8, elinewidth=0.4, capsize=1, label=name)
+    chance = models.get("original", {}).get("metrics", {}).get("holdout.qa_accuracy")
+    if chance is not None:
+        ax.axhline(chance, color="grey", lw=0.6, ls=":", label="never seen (holdout, original)")
+    ax.set_xticks(counts, [str(c) for c in counts])
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("texts of the user that stated the fact")
+    ax.set_ylabel("objecting users' questions answered correctly")
+    ax.set_title("What the chatbot recalls, by how often the fact was posted")
+    ax.legend(ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
     return fig

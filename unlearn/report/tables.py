@@ -75,6 +75,54 @@ def main_table(results: dict) -> Table:
     return table
 
 
+CHATBOT = (("forget.qa_accuracy", "correct"), ("forget.qa_fabricated", "fabricated"),
+           ("forget.qa_refused", "refused"), ("forget.qa_other", "other"))
+CHATBOT_BESIDE = (("holdout.qa_accuracy", "never seen: correct"), ("holdout.qa_fabricated", "never seen: fabricated"),
+                  ("retain.qa_accuracy", "other users: correct"), ("qa_train.qa_accuracy", "trained QA: correct"))
+
+
+def chatbot_table(results: dict) -> Table:
+    """What the chatbot says about the objecting users: per model, the share of the forget users'
+    questions answered correctly, with an invented value (fabricated), refused, or otherwise;
+    beside it the same model on users it never saw (holdout), on non-objecting users whose
+    questions it was not trained on (retain), and on those it was (trained QA)."""
+    models = results["models"]
+    if not any("forget.qa_accuracy" in m["metrics"] for m in models.values()):
+        return Table([])
+    table = Table(["model", "kind"] + [f"objecting users: {h}" for _, h in CHATBOT] + [h for _, h in CHATBOT_BESIDE],
+                  caption="What the chatbot says about the objecting users: each question about a fact the user "
+                          "stated (and no other member did) asked in the assistant template, the greedy answer "
+                          "classified as correct, fabricated (a well-formed value of the asked kind that is not the "
+                          "true one: invented personal data), refused, or other; shares with 95% intervals over "
+                          "users. Beside it: users the model never saw, non-objecting users whose questions were "
+                          "not in the QA training set, and those whose were (trained QA).")
+    for name, m in models.items():
+        if name == "base" or "forget.qa_accuracy" not in m["metrics"]:
+            continue
+        ci = m.get("ci") or {}
+        table.rows.append([name, m["kind"]] + [cell(m["metrics"].get(k), ci.get(k)) for k, _ in CHATBOT + CHATBOT_BESIDE])
+    return table
+
+
+def chatbot_kinds_table(results: dict) -> Table:
+    """Per fact kind: the objecting users' facts the original and retrain state correctly, and the
+    share of questions about never-seen users the original answers with an invented value."""
+    models = results["models"]
+    get = lambda name, key: models.get(name, {}).get("metrics", {}).get(key)  # noqa: E731
+    kinds = sorted({k.split("_k_", 1)[1] for m in models.values() for k in m["metrics"]
+                    if k.startswith("forget.qa_accuracy_k_")})
+    table = Table(["fact", "original: correct", "retrain: correct", "original, never-seen users: fabricated"],
+                  caption="What the chatbot says about the objecting users, per fact kind (mean over seeds): their "
+                          "questions answered with the true value by the original and by retrain, and the share of "
+                          "questions about users the model never saw (holdout) that the original answers with an "
+                          "invented value of that kind.")
+    for kind in kinds:
+        table.rows.append([kind, cell(get("original", f"forget.qa_accuracy_k_{kind}")),
+                           cell(get("retrain", f"forget.qa_accuracy_k_{kind}")),
+                           cell(get("original", f"holdout.qa_fabricated_k_{kind}"))])
+    return table
+
+
 def all_metrics_table(results: dict) -> Table:
     """Every metric key (rows) for every model (columns), point values; (↑ mem.) marks keys where
     a higher value means more of the data is held (metrics.direction)."""
@@ -143,7 +191,7 @@ def tuning_table(results: dict) -> Table:
 
 
 TABLES = {"main": main_table, "verdict": verdict_table, "reference": reference_table, "attacks": attack_table,
-          "cost": cost_table,
+          "chatbot": chatbot_table, "chatbot_kinds": chatbot_kinds_table, "cost": cost_table,
           "tuning": tuning_table, "all_metrics": all_metrics_table}
 
 
