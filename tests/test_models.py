@@ -5,8 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from unlearn import chat
 from unlearn.config import ConfigError, load_config
 from unlearn.corpus import build_corpus
+from unlearn.data import encode
 from unlearn.models import build_base, load_model, publish_folder, smollm2_cached, smollm2_gguf, tokenizer_texts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +61,14 @@ def test_smollm2_cache_loads_a_working_model():
         logits = model(input_ids=ids).logits
     assert torch.isfinite(logits).all() and sum(p.numel() for p in model.parameters()) > 100e6
     assert "Paris" in tok.decode(logits[0, -1].topk(5).indices)  # a pretrained model, not random weights
+    # QA pairs are trained and asked in SmolLM2-Instruct's own chat template
+    text = chat.plain_text("Where does Emma Smith live?", "Emma calls Leeds home.")
+    trained = chat.model_text(tok, text)
+    assert trained.startswith("<|im_start|>system") and "<|im_start|>user\nWhere does Emma Smith live?<|im_end|>" in trained
+    assert trained == chat.prompt(tok, "Where does Emma Smith live?") + chat.answer_text(tok, "Emma calls Leeds home.")
+    ids = encode(tok, [text], 96).ids[0]
+    assert ids[-1] == tok.eos_token_id != ids[-2]  # one end of turn: the eos encode() appends
+    assert tok.decode(ids[:-1]).endswith("<|im_start|>assistant\nEmma calls Leeds home.")
 
 
 def test_second_conversion_keeps_the_first_finished_cache(tmp_path):

@@ -92,20 +92,13 @@ def _tradeoff(models: dict):
 
 
 def _exposure(models: dict):
-    counts = sorted({int(m.group(1)) for x in models.values() for k in x["metrics"]
-                     if (m := re.fullmatch(r"forget\.exposure_r(\d+)", k))})
+    counts = _suffix_counts(models, r"forget\.exposure_r(\d+)")
     if not counts:
         return None
     fig, ax = plt.subplots(figsize=(WIDTH, 3.1))
     for name, m in models.items():
-        ys = [m["metrics"].get(f"forget.exposure_r{c}") for c in counts]
-        if any(y is None for y in ys):
-            continue
-        style = _style(name, models)
-        cis = [m.get("ci", {}).get(f"forget.exposure_r{c}") for c in counts]
-        err = np.array([[y - ci[0], ci[1] - y] if ci else [0.0, 0.0] for y, ci in zip(ys, cis)]).T
-        ax.errorbar(counts, ys, yerr=err, marker=style["marker"], ms=min(style["ms"], 5), color=style["color"],
-                    lw=0.8, elinewidth=0.4, capsize=1, label=name)
+        if all(f"forget.exposure_r{c}" in m["metrics"] for c in counts):
+            _series(ax, m, [(c, f"forget.exposure_r{c}") for c in counts], _style(name, models), name)
     ax.set_xscale("log", base=2)
     ax.set_xticks(counts, [str(c) for c in counts])
     ax.set_xlabel("insertions of the canary in training")
@@ -113,6 +106,20 @@ def _exposure(models: dict):
     ax.set_title("Canary exposure of the objecting users' secrets")
     ax.legend(ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
     return fig
+
+
+def _suffix_counts(models: dict, pattern: str) -> list[int]:
+    """The numbers n of metric keys matching `pattern` (one group) in any model, sorted."""
+    return sorted({int(hit.group(1)) for m in models.values() for k in m["metrics"] if (hit := re.fullmatch(pattern, k))})
+
+
+def _series(ax, m: dict, points: list[tuple[int, str]], style: dict, label: str) -> None:
+    """One model's line over (x, metric key) points, with its 95% intervals as error bars."""
+    xs, ys = [x for x, _ in points], [m["metrics"][k] for _, k in points]
+    cis = [m.get("ci", {}).get(k) for _, k in points]
+    err = np.array([[y - ci[0], ci[1] - y] if ci else [0.0, 0.0] for y, ci in zip(ys, cis)]).T
+    ax.errorbar(xs, ys, yerr=err, marker=style["marker"], ms=min(style["ms"], 5), color=style["color"],
+                ls=style.get("ls", "-"), lw=0.8, elinewidth=0.4, capsize=1, label=label)
 
 
 def _relearn(models: dict):
@@ -227,21 +234,14 @@ def _unlearning(models: dict):
 
 
 def _recall(models: dict):
-    counts = sorted({int(hit.group(1)) for m in models.values() for k in m["metrics"]
-                     if (hit := re.fullmatch(r"forget\.qa_accuracy_m(\d+)", k))})
+    counts = _suffix_counts(models, r"forget\.qa_accuracy_m(\d+)")
     if not counts:
         return None
     fig, ax = plt.subplots(figsize=(WIDTH, 3.1))
     for name, m in models.items():
-        if name == "base":
-            continue
-        xs = [c for c in counts if f"forget.qa_accuracy_m{c}" in m["metrics"]]
-        ys = [m["metrics"][f"forget.qa_accuracy_m{c}"] for c in xs]
-        cis = [m.get("ci", {}).get(f"forget.qa_accuracy_m{c}") for c in xs]
-        err = np.array([[y - ci[0], ci[1] - y] if ci else [0.0, 0.0] for y, ci in zip(ys, cis)]).T
-        style = _style(name, models)
-        ax.errorbar(xs, ys, yerr=err if len(xs) else None, marker=style["marker"], ms=min(style["ms"], 5),
-                    color=style["color"], ls=style["ls"], lw=0.8, elinewidth=0.4, capsize=1, label=name)
+        points = [(c, f"forget.qa_accuracy_m{c}") for c in counts if f"forget.qa_accuracy_m{c}" in m["metrics"]]
+        if name != "base" and points:
+            _series(ax, m, points, _style(name, models), name)
     chance = models.get("original", {}).get("metrics", {}).get("holdout.qa_accuracy")
     if chance is not None:
         ax.axhline(chance, color="grey", lw=0.6, ls=":", label="never seen (holdout, original)")
