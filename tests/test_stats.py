@@ -45,6 +45,9 @@ def test_t_interval_stays_inside_the_range_and_is_plain_student_t_when_unbounded
     half = sp.t.ppf(0.975, 2) * sp.sem(x)
     assert t_interval(x) == pytest.approx([np.mean(x) - half, np.mean(x) + half])
     assert t_interval([0.3, 0.3], (0.0, 1.0)) == [0.3, 0.3]
+    at_bound = [1.0, 1.0, 1.0 - 1e-8]  # clipped on the logit scale: the ends alone would miss the mean
+    lo, hi = t_interval(at_bound, (0.0, 1.0))
+    assert lo <= np.mean(at_bound) <= hi <= 1.0
 
 
 def test_cluster_weights_keep_each_users_items_together():

@@ -72,7 +72,8 @@ def _from_line(y: float, lo: float, hi: float) -> float:
 
 def t_interval(values, bounds: tuple[float, float] = (-math.inf, math.inf), level: float = 0.95) -> list[float]:
     """Student-t interval of the mean of `values` (one per seed), computed on the scale that maps
-    `bounds` to the real line and mapped back: it never leaves the range. Equal values: a point."""
+    `bounds` to the real line and mapped back: it never leaves the range and always holds the mean.
+    Equal values: a point."""
     x = np.asarray(values, dtype=float)
     if len(x) < 2 or np.all(x == x[0]):
         return [float(x.mean()), float(x.mean())]
@@ -80,7 +81,10 @@ def t_interval(values, bounds: tuple[float, float] = (-math.inf, math.inf), leve
     y = _to_line(x, lo, hi)
     half = float(stats.t.ppf(0.5 + level / 2, len(y) - 1) * stats.sem(y))
     ends = sorted(_from_line(float(y.mean()) + s * half, lo, hi) for s in (-1, 1))
-    return [max(ends[0], lo), min(ends[1], hi)]
+    # values at a bound are clipped on the transformed scale, so the ends can miss a mean at (or a
+    # hair from) that bound, e.g. AUCs 1, 1, 1 - 1e-8: the interval always holds the mean
+    mean = float(x.mean())
+    return [min(max(ends[0], lo), mean), max(min(ends[1], hi), mean)]
 
 
 def holm(pvalues: list[float]) -> list[float]:

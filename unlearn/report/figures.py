@@ -10,8 +10,9 @@
   with several seeds the band is drawn for retrain and original only (all would hide the curves).
 - unlearning: forget and retain NLL (on the first texts of each split) over each method's steps.
 - recall: the share of the objecting users' questions answered correctly against the number of
-  their own texts that stated the fact (data.fact_mentions), per model, with the holdout users'
-  accuracy under the original (never seen: the chance level) as a line.
+  their own texts that stated the fact (data.fact_mentions), per model (95% intervals for
+  original and retrain), with the holdout users' accuracy under the original (never seen: the
+  chance level) as a line.
 With several seeds every point is the mean over seeds and bars or bands are Student-t 95%
 intervals (the `ci` of results.json; curves: per point over the seeds' curves); cost bars show
 the seeds' range.
@@ -60,7 +61,7 @@ def write_figures(results: dict, out: Path) -> list[Path]:
             fig = draw(results["models"])
             if fig is None:
                 continue
-            fig.tight_layout(rect=(0, 0.12, 1, 1) if name in ("relearn", "unlearning", "recall") else None)
+            fig.tight_layout(rect=(0, 0.12, 1, 1) if name in ("relearn", "unlearning") else None)
             # a PDF without its creation date: a rebuilt report has the same bytes
             for ext, metadata in (("png", None), ("pdf", {"CreationDate": None})):
                 fig.savefig(out / f"{name}.{ext}", dpi=200, metadata=metadata)
@@ -78,8 +79,8 @@ def _tradeoff(models: dict):
     for name, m in pts.items():
         x, y = m["metrics"][key], m["metrics"][util]
         ci = m.get("ci", {})
-        xerr = [[x - ci[key][0]], [ci[key][1] - x]] if key in ci else None
-        yerr = [[y - ci[util][0]], [ci[util][1] - y]] if util in ci else None
+        xerr = np.array([_err(x, ci[key])]).T if key in ci else None
+        yerr = np.array([_err(y, ci[util])]).T if util in ci else None
         style = _style(name, models)
         ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt=style["marker"], ms=style["ms"], color=style["color"],
                     elinewidth=0.6, capsize=1.5, label=name)
@@ -108,6 +109,13 @@ def _exposure(models: dict):
     return fig
 
 
+def _err(value: float, ci) -> list[float]:
+    """Error-bar lengths below and above `value` for its interval `ci` (none: 0). A mean over seeds
+    can lie outside an interval built on the logit or log scale (stats.t_interval): the bar then
+    runs from the point to the interval's far edge only."""
+    return [max(0.0, value - ci[0]), max(0.0, ci[1] - value)] if ci else [0.0, 0.0]
+
+
 def _suffix_counts(models: dict, pattern: str) -> list[int]:
     """The numbers n of metric keys matching `pattern` (one group) in any model, sorted."""
     return sorted({int(hit.group(1)) for m in models.values() for k in m["metrics"] if (hit := re.fullmatch(pattern, k))})
@@ -117,7 +125,7 @@ def _series(ax, m: dict, points: list[tuple[int, str]], style: dict, label: str)
     """One model's line over (x, metric key) points, with its 95% intervals as error bars."""
     xs, ys = [x for x, _ in points], [m["metrics"][k] for _, k in points]
     cis = [m.get("ci", {}).get(k) for _, k in points]
-    err = np.array([[y - ci[0], ci[1] - y] if ci else [0.0, 0.0] for y, ci in zip(ys, cis)]).T
+    err = np.array([_err(y, ci) for y, ci in zip(ys, cis)]).T
     ax.errorbar(xs, ys, yerr=err, marker=style["marker"], ms=min(style["ms"], 5), color=style["color"],
                 ls=style.get("ls", "-"), lw=0.8, elinewidth=0.4, capsize=1, label=label)
 
@@ -139,7 +147,7 @@ def _relearn(models: dict):
             style = _style(name, models)
             ys = [steps[s] for s in xs]
             cis = [models[name].get("ci", {}).get(f"attacks.relearn.{p}_steps{s}.forget.nll") for s in xs]
-            err = np.array([[y - ci[0], ci[1] - y] if ci else [0.0, 0.0] for y, ci in zip(ys, cis)]).T
+            err = np.array([_err(y, ci) for y, ci in zip(ys, cis)]).T
             ax.errorbar(xs, ys, yerr=err, marker=style["marker"], ms=min(style["ms"], 5), color=style["color"],
                         lw=1.4 if name == "retrain" else 0.8, elinewidth=0.4, capsize=1, label=name)
         ax.set_xlabel("relearning steps")
@@ -237,18 +245,19 @@ def _recall(models: dict):
     counts = _suffix_counts(models, r"forget\.qa_accuracy_m(\d+)")
     if not counts:
         return None
-    fig, ax = plt.subplots(figsize=(WIDTH, 3.1))
+    fig, ax = plt.subplots(figsize=(WIDTH, 3.6))
     for name, m in models.items():
         points = [(c, f"forget.qa_accuracy_m{c}") for c in counts if f"forget.qa_accuracy_m{c}" in m["metrics"]]
-        if name != "base" and points:
-            _series(ax, m, points, _style(name, models), name)
+        if name != "base" and points:  # intervals for the two ends only: a dozen overlapping bars hide the lines
+            _series(ax, m if name in ("original", "retrain") else {"metrics": m["metrics"]}, points,
+                    _style(name, models), name)
     chance = models.get("original", {}).get("metrics", {}).get("holdout.qa_accuracy")
     if chance is not None:
         ax.axhline(chance, color="grey", lw=0.6, ls=":", label="never seen (holdout, original)")
     ax.set_xticks(counts, [str(c) for c in counts])
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("texts of the user that stated the fact")
-    ax.set_ylabel("objecting users' questions answered correctly")
-    ax.set_title("What the chatbot recalls, by how often the fact was posted")
-    ax.legend(ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
+    ax.set_ylabel("answered correctly")
+    ax.set_title("Objecting users' facts the chatbot states, by mentions", fontsize=6.5)
+    ax.legend(ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
     return fig
