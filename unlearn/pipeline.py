@@ -6,7 +6,6 @@ of them, everything else does its work on the main process while the others wait
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,13 +17,13 @@ from unlearn.corpus import build_corpus, load_corpus, save_corpus
 from unlearn.corpus.generate import GENERATOR_VERSION
 from unlearn.data import encode
 from unlearn.exact.stage import sisa_stages, with_retrain_cost
-from unlearn.losses import batch_nll
 from unlearn.methods import METHODS
 from unlearn.methods.stage import CURVE_EXAMPLES, unlearn_stage
 from unlearn.metrics.basic import nll
 from unlearn.measure import compare, evaluate_stage, fold_reference
 from unlearn.memory import PeakMemory, freeze_long_lived, reuse_freed_memory
 from unlearn.parallel import measure_models
+from unlearn.pretrain import _nll_loss, pretrain
 from unlearn.metrics.evaluate import EvalPlan, make_plan
 from unlearn.metrics.scoring import score
 from unlearn.models import build_base, load_model
@@ -97,50 +96,10 @@ def prepare(cfg: Config, seed: int, stages: Stages, acc) -> tuple[SeedRun, Path,
     base_dir, base = stages.run("base", base_key, lambda out: _base_stage(cfg, seed, out, acc))
     if cfg.model.name == "tiny" and cfg.model.pretrain_users > 0:
         base_dir, base = pretrain(cfg, seed, stages, acc, base_dir)
+        if base["status"] != "ok":
+            raise PipelineError(f"pretrain: {base['status']}: {base.get('message')}; lower finetune.lr or "
+                                "set model.pretrain_users: 0")
     return run, base_dir, base
-
-
-# The pretraining network is drawn with this offset to the run's seed (the tokenizer's text is
-# drawn with models.TOKENIZER_SEED_OFFSET): other people than the run's, never its members.
-PRETRAIN_SEED_OFFSET = 2_000_003
-PRETRAIN_QA_USERS = 0.9  # share of the pretraining network's non-objecting members with QA pairs
-
-
-def pretrain_data(cfg: Config):
-    """The data config of the tiny model's pretraining network (`pretrain`): the run's, with
-    `model.pretrain_users` users, 1% held out and 1% objecting (only members' texts are trained
-    on; objectors' QA pairs are left out), no canaries, QA pairs for PRETRAIN_QA_USERS of the rest."""
-    return dataclasses.replace(cfg.data, n_users=cfg.model.pretrain_users, holdout_fraction=0.01, forget_fraction=0.01,
-                               objection_rounds=1, canary_insertions=(), reference_canaries=0,
-                               qa_train_users=PRETRAIN_QA_USERS)
-
-
-def pretrain(cfg: Config, seed: int, stages: Stages, acc, init_dir: Path) -> tuple[Path, dict]:
-    """Pretrain the tiny model's random initialisation into a small assistant, before it sees the
-    network: fine-tuning's recipe for `model.pretrain_epochs` passes over the members' texts of a
-    synthetic network of `model.pretrain_users` *other* people (another seed), with QA pairs about
-    most of its members. A pretrained model such as SmolLM2-Instruct arrives knowing how to answer
-    questions about people it read about; a model trained from scratch on the network alone does
-    not learn it from a few dozen QA-trained users — it memorises their answers and fabricates for
-    everyone else (mixed training needs many people, Allen-Zhu & Li, arXiv 2309.14316). The result
-    is the run's `base` model; its failure ends the run."""
-    data = pretrain_data(cfg)
-    recipe = dataclasses.replace(cfg.finetune, epochs=cfg.model.pretrain_epochs)
-    key = {"init": init_dir.name, "data": to_dict(data), "seed": seed, "recipe": to_dict(recipe),
-           "max_length": cfg.model.max_length, "generator": GENERATOR_VERSION}
-
-    def build(out):
-        model, tok = load_model(init_dir / "model")
-        corpus = build_corpus(data, seed + PRETRAIN_SEED_OFFSET)
-        texts = encode(tok, corpus.texts["train"]["text"], cfg.model.max_length)
-        result = train(model, {"train": texts}, "train", _nll_loss, recipe, seed, acc, desc="pretrain on other people")
-        return save_outcome(result, model, tok, out, acc)
-
-    folder, info = stages.run("pretrain", key, build)
-    if info["status"] != "ok":
-        raise PipelineError(f"pretrain: {info['status']}: {info.get('message')}; lower finetune.lr or "
-                            "set model.pretrain_users: 0")
-    return folder, info
 
 
 def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
@@ -301,8 +260,3 @@ def _finetune_stage(cfg, seed, base_dir, corpus, split, out, acc) -> dict:
     result = train(model, {"train": data}, "train", _nll_loss, cfg.finetune, seed, acc,
                    desc=f"fine-tune on {split}")
     return save_outcome(result, model, tok, out, acc)
-
-
-def _nll_loss(model, ref_model, batch):
-    nll = batch_nll(model, batch["train"])
-    return nll, {}
