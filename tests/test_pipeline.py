@@ -173,6 +173,26 @@ def test_changing_a_method_knob_reuses_the_fine_tuned_models(smoke_run):
     assert again["models"]["ga"]["metrics"] != results["models"]["ga"]["metrics"]
 
 
+def test_every_seed_shares_the_tiny_base_and_null_base_seed_draws_one_per_seed(smoke_run):
+    """model.base_seed (default 0): seed 1 reuses seed 0's tokenizer, init and pretraining, as it
+    would a released checkpoint; with base_seed null it builds its own (another tokenizer)."""
+    from unlearn.models import load_model
+    from unlearn.pipeline import prepare
+    from unlearn.stages import Stages
+    from unlearn.train import make_accelerator
+
+    run_dir, _ = smoke_run
+    acc = make_accelerator()
+    stages = Stages(run_dir, acc, log=lambda *a, **k: None)
+    _, shared, _ = prepare(load_config(SMOKE, ["seeds=[1]"]), 1, stages, acc)
+    assert shared.name.startswith("pretrain-") and stages.hits[-1] == shared.name
+    assert not [b for b in stages.built if b.startswith(("base-", "pretrain-"))]
+    own = Stages(run_dir, acc, log=lambda *a, **k: None)
+    _, drawn, _ = prepare(load_config(SMOKE, ["seeds=[1]", "model.base_seed=null"]), 1, own, acc)
+    assert drawn != shared and {b.split("-")[0] for b in own.built} == {"base", "pretrain"}
+    assert load_model(drawn / "model")[1].get_vocab() != load_model(shared / "model")[1].get_vocab()
+
+
 class Explodes:
     """A method whose loss is infinite from the start."""
 

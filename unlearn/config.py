@@ -63,6 +63,8 @@ class ModelConfig:
     pretrain_users: int = 0  # tiny only, > 0: pretrain the initialisation on a network of this many other
     # people (drawn with another seed, QA pairs for most members) before fine-tuning (pipeline.pretrain)
     pretrain_epochs: float = 4.0  # passes over that network
+    base_seed: int | None = 0  # tiny only: the seed of its tokenizer, initialisation and pretraining, the
+    # same for every run seed, as a released checkpoint is (null: drawn anew with each run seed)
 
 
 @dataclass(frozen=True)

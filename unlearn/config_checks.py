@@ -43,6 +43,14 @@ def check_values(cfg: Config, sources: dict[str, str]) -> None:
         bad("data.qa_train_phrasings", "must be 1, 2 or 3 (question phrasings per fact and language)")
     if not cfg.seeds:
         bad("seeds", "must list at least one seed")
+    if cfg.model.base_seed is not None:
+        from unlearn.models import TOKENIZER_SEED_OFFSET
+        from unlearn.pretrain import PRETRAIN_SEED_OFFSET
+
+        drawn = {cfg.model.base_seed + TOKENIZER_SEED_OFFSET, cfg.model.base_seed + PRETRAIN_SEED_OFFSET}
+        if drawn & set(cfg.seeds):
+            bad("seeds", f"must not contain {sorted(drawn)}: the tiny base model's tokenizer and pretraining "
+                         "text are drawn with those seeds (model.base_seed plus a fixed offset)")
     if cfg.eval.extraction_n < 1 or not 0.0 < cfg.eval.extraction_p <= 1.0:
         bad("eval.extraction_n", "needs extraction_n >= 1 and 0 < extraction_p <= 1")
     if cfg.eval.exposure_samples < 10:

@@ -91,15 +91,23 @@ def prepare(cfg: Config, seed: int, stages: Stages, acc) -> tuple[SeedRun, Path,
                                   cfg.tuning.val_fraction, seed) if cfg.tune else {})
     run = SeedRun(cfg, seed, stages, acc, corpus_dir, corpus, exclude)
     run.plan = make_plan(corpus, corpus.texts, exclude, cfg.eval, seed)
-    base_key = {"model": to_dict(cfg.model), "seed": seed,
-                **({"tokenizer_data": data_key} if cfg.model.name == "tiny" else {})}
-    base_dir, base = stages.run("base", base_key, lambda out: _base_stage(cfg, seed, out, acc))
+    bseed = base_seed(cfg, seed)
+    base_key = {"model": to_dict(cfg.model), "seed": bseed,
+                **({"tokenizer_data": {"data": to_dict(cfg.data), "generator": GENERATOR_VERSION}}
+                   if cfg.model.name == "tiny" else {})}
+    base_dir, base = stages.run("base", base_key, lambda out: _base_stage(cfg, bseed, out, acc))
     if cfg.model.name == "tiny" and cfg.model.pretrain_users > 0:
-        base_dir, base = pretrain(cfg, seed, stages, acc, base_dir)
+        base_dir, base = pretrain(cfg, bseed, stages, acc, base_dir)
         if base["status"] != "ok":
             raise PipelineError(f"pretrain: {base['status']}: {base.get('message')}; lower finetune.lr or "
                                 "set model.pretrain_users: 0")
     return run, base_dir, base
+
+
+def base_seed(cfg: Config, seed: int) -> int:
+    """The seed the base model is built with: the tiny model's `model.base_seed` unless null (one
+    base for every run seed, as a released checkpoint is), else the run's seed."""
+    return cfg.model.base_seed if cfg.model.name == "tiny" and cfg.model.base_seed is not None else seed
 
 
 def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
