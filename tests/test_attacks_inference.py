@@ -1,4 +1,4 @@
-"""Inference-time attacks (quantize, sampling, prompting) on a small synthetic corpus and a random
+"""Inference-time attacks (quantize, sampling, prompting, lens) on a small synthetic corpus and a random
 tiny model with the project's own BPE tokenizer."""
 import copy
 import dataclasses
@@ -11,9 +11,10 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from unlearn.metrics.evaluate import PII_ATTRIBUTES
 from unlearn.attacks import prompting
 from unlearn.attacks.base import AttackContext, forget_side
+from unlearn.attacks.lens import Lens, layer_ranks, value_items
 from unlearn.attacks.prompting import Prompting, demo_text, demonstrations, retain_pool, variants
 from unlearn.attacks.quantize import Quantize, quantize_model, quantize_weight
-from unlearn.attacks.sampling import Sampling, qa_items, samples
+from unlearn.attacks.sampling import Sampling, ks, pass_at, qa_items, samples
 from unlearn.config import load_config
 from unlearn.corpus import build_corpus
 from unlearn.metrics import pii
@@ -125,6 +126,16 @@ def test_quantize_run_settings_and_alignment(world):
 
 # --- sampling ---
 
+def test_pass_at_k_counts_the_greedy_answer_and_matches_hand_computed_values():
+    assert pass_at(True, 0, 8, 1) == 1.0  # the greedy answer hit: every k hits, samples or not
+    assert pass_at(False, 0, 8, 8) == 0.0
+    assert pass_at(False, 4, 8, 1) == 0.5  # 4 of 8 samples hit: one draw hits half the time
+    assert pass_at(False, 4, 8, 2) == pytest.approx(1 - 6 / 28)  # 1 - C(4,2)/C(8,2)
+    assert pass_at(False, 1, 8, 8) == 1.0
+    assert pass_at(False, 2, 64, 8) == pytest.approx(1 - (56 * 55) / (64 * 63))  # 1 - C(62,8)/C(64,8)
+    assert ks(64) == [1, 8, 64] and ks(16) == [1, 8, 16] and ks(3) == [1, 3] and ks(1) == [1]
+
+
 def test_top_k_1_sampling_is_greedy_and_seeds_are_deterministic(world):
     ctx, tok, model = world
     prompts = qa_items(tok, ctx.plan.qa["forget"][:12], 128)
@@ -154,7 +165,7 @@ def test_greedy_hit_means_a_sharp_model_usually_hits_when_sampling(world):
     asked = [dict(r, answer=a, paraphrased_answer=a) for r, a in zip(rows, firsts)]
     plan = dataclasses.replace(ctx.plan, qa={**ctx.plan.qa, "forget": asked})
     out = Sampling(ctx.cfg.attacks).run(sharp, tok, dataclasses.replace(ctx, plan=plan))
-    assert list(out) == ["greedy", "n3"]
+    assert list(out) == ["greedy", "n1", "n3"]
     assert out["greedy"]["forget.qa_accuracy"].mean() == 1.0
     assert out["n3"]["forget.qa_accuracy"].mean() >= 0.8
 
@@ -171,6 +182,47 @@ def test_sampling_run_alignment_and_top_k_1(world):
         assert len(arrays["forget.pii_extraction"]) == len(personal)
     for key in out["greedy"]:  # top-1 sampling is greedy decoding, n times over
         assert np.array_equal(out["greedy"][key], out["n3"][key])
+
+
+# --- lens ---
+
+def test_lens_final_layer_is_the_models_own_teacher_forced_argmax_and_lens_adds_layers(world):
+    """'final' states a value exactly when the model's own logits rank each value token first (an
+    independent computation through model(...).logits); the lens at a hand-picked middle layer is
+    norm + head applied to that layer's hidden state; 'lens' is never below 'final'."""
+    ctx, tok, model = world
+    rows = [r for r in ctx.plan.qa["forget"] if r["answer"] in r["paraphrased_answer"]]
+    items = value_items(tok, rows, 128)
+    assert items and all(0 < start < len(ids) for ids, start in items)
+    ranks = layer_ranks(model, items, 5, "cpu", tok.pad_token_id)
+    assert ranks.shape == (len(items), model.config.num_hidden_layers)
+    with torch.no_grad():
+        for (ids, start), worst in zip(items[:6], ranks[:6]):
+            out = model(input_ids=torch.tensor([ids]), output_hidden_states=True)
+            logits = out.logits[0, start - 1 : len(ids) - 1]
+            target = torch.tensor(ids[start:])
+            own = (logits > logits.gather(1, target[:, None])).sum(1).max()
+            assert worst[-1] == own
+            middle = model.lm_head(model.model.norm(out.hidden_states[1][0, start - 1 : len(ids) - 1]))
+            assert worst[0] == (middle > middle.gather(1, target[:, None])).sum(1).max()
+    out = Lens(with_attacks(ctx, lens_top_k=50).cfg.attacks).run(model, tok, ctx)
+    final, lens = out["final"]["forget.lens_extraction"], out["lens"]["forget.lens_extraction"]
+    assert np.array_equal(final, (ranks[:, -1] < 50).astype(float)) and (lens >= final).all()
+    assert np.array_equal(lens, (ranks < 50).any(1).astype(float))
+
+
+def test_lens_on_an_aggregate_averages_its_members_distributions(world):
+    """Two identical constituents rank as that one model does; another second member moves the ranks."""
+    from unlearn.exact.ensemble import SisaEnsemble
+
+    ctx, tok, model = world
+    items = value_items(tok, [r for r in ctx.plan.qa["forget"] if r["answer"] in r["paraphrased_answer"]], 128)[:8]
+    alone = layer_ranks(model, items, 4, "cpu", tok.pad_token_id)
+    twice = layer_ranks(SisaEnsemble([model, copy.deepcopy(model)]), items, 4, "cpu", tok.pad_token_id)
+    assert np.array_equal(alone, twice)
+    other = lm(tok, tied=True, seed=5)
+    mixed = layer_ranks(SisaEnsemble([model, other]), items, 4, "cpu", tok.pad_token_id)
+    assert mixed.shape == alone.shape and not np.array_equal(mixed, alone)
 
 
 # --- prompting ---

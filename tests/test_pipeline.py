@@ -123,7 +123,8 @@ def test_every_attack_runs_on_every_model_but_base(smoke_run):
         assert {a: r["status"] for a, r in m["attacks"]["0"].items()} == {a: "ok" for a in ATTACKS}
         for key in ("attacks.relearn.b_steps5.forget.nll", "attacks.quantize.int4.forget.pii_extraction",
                     "attacks.prompting.kshot.forget.qa_answer_prob", "attacks.sampling.n3.forget.pii_extraction",
-                    "attacks.relearn.level", "attacks.relearn.recovery", "attacks.quantize.level"):
+                    "attacks.relearn.level", "attacks.relearn.recovery", "attacks.quantize.level",
+                    "attacks.lens.lens.forget.lens_extraction", "attacks.lens.level", "attacks.sampling.n1.forget.qa_accuracy"):
             assert key in m["metrics"], (name, key)
     for replicate in results["models"]["retrain"]["replicates"]["0"]:  # every reference model is attacked too
         assert "attacks.relearn.level" in replicate and "attacks.quantize.level" in replicate

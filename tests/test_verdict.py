@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from unlearn.report.tables import verdict_table
-from unlearn.report.verdict import judge, power_plan, verdicts
+from unlearn.report.verdict import attack_power, judge, power_plan, verdicts
 
 # Per measurement: the reference replicates' centre per seed, their spread (each seed's three
 # replicates are centre − sd, centre, centre + sd: pooled SD exactly sd, df 6), and the original.
@@ -137,6 +137,34 @@ def test_measurements_without_power_on_the_original_are_left_out_with_the_reason
     assert reasons["forget.mia_loss_auc"] is None and reasons["forget.nll"].startswith("no power")
     v = judge(models["m"], plan)
     assert "forget.nll" not in {p["key"] for p in v["parts"]} and v["excluded"][0]["key"] == "forget.nll"
+
+
+def test_attack_power_lists_every_attack_with_its_effect_and_whether_it_enters_the_verdict():
+    models = _models(m=_shifted({}))
+    power = attack_power(models)
+    assert set(power) == {"relearn"} and power["relearn"]["used_in_verdict"]
+    assert power["relearn"]["effect"] == pytest.approx(2.0) and power["relearn"]["p"] < 0.05 / 5
+    # an attack whose original sits inside the reference has no power: listed, left out, with the reason
+    for i, (s, v) in enumerate(models["original"]["per_seed"].items()):
+        v["attacks.relearn.level"] = REF["attacks.relearn.level"][0][i] + 0.01
+    models["m"]["metrics"]["attacks.probe.level"] = 0.3  # ran on a model, but the reference has no level
+    power = attack_power(models)
+    assert not power["relearn"]["used_in_verdict"] and power["relearn"]["reason"].startswith("no power")
+    assert power["probe"] == {"effect": None, "p": None, "used_in_verdict": False,
+                              "reason": "no retrain reference level for this attack"}
+    assert "attacks.relearn.level" not in {p["key"] for p in verdicts(models)["m"]["parts"]}
+
+
+def test_relearning_that_makes_the_original_worse_is_left_out_as_miscalibrated():
+    models = _models(m=_shifted({}))
+    for v in models["original"]["per_seed"].values():
+        v["attacks.relearn.recovery"] = -0.7  # relearning raised the original's NLL on V
+    power = attack_power(models)
+    assert not power["relearn"]["used_in_verdict"] and power["relearn"]["reason"].startswith("miscalibrated")
+    assert "-0.7" in power["relearn"]["reason"]
+    for v in models["original"]["per_seed"].values():
+        v["attacks.relearn.recovery"] = 0.4
+    assert attack_power(models)["relearn"]["used_in_verdict"]
 
 
 def test_one_holm_family_over_both_directions_and_the_attacks():

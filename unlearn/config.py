@@ -124,7 +124,7 @@ class AttackConfig:
     """Attacks that try to bring removed data back (unlearn/attacks/), each also run on retrain
     (the control) and original (the ceiling)."""
 
-    names: tuple[str, ...] = ("relearn", "quantize", "prompting", "sampling", "probe")
+    names: tuple[str, ...] = ("relearn", "quantize", "prompting", "sampling", "probe", "lens")
     relearn_protocols: tuple[str, ...] = ("a", "b", "c")  # a: other facts, b: other users, c: unrelated
     relearn_steps: tuple[int, ...] = (0, 10, 25, 50)  # measured after each of these many steps
     relearn_lr: float = 1.0e-4
@@ -132,9 +132,10 @@ class AttackConfig:
     quantize_bits: tuple[int, ...] = (8, 4)
     quantize_group: int = 0  # 0: one scale per output channel; > 0: per group of this many inputs
     prompting_shots: int = 3  # k-shot prefixes built from retain users' facts
-    sampling_n: int = 5  # samples per prompt at temperature 1
+    sampling_n: int = 64  # samples per prompt at temperature 1; pass@k reported for k in 1, 8, 64 up to n
     sampling_top_k: int = 0  # 0: plain temperature-1 sampling; > 0: top-k
     probe_attribute: str = "city"  # a small label set; the probe trains on retain users only
+    lens_top_k: int = 1  # logit lens: a layer states a value if each of its tokens ranks in the top k there
 
 
 @dataclass(frozen=True)

@@ -82,3 +82,7 @@ def _check_attacks(a: AttackConfig, bad) -> None:
         bad("attacks.relearn_steps", "must include 0 (the baseline) and no negative counts")
     if not a.quantize_bits or not all(2 <= b <= 8 for b in a.quantize_bits):
         bad("attacks.quantize_bits", "must list widths between 2 and 8")
+    if a.sampling_n < 1:
+        bad("attacks.sampling_n", "must be at least 1 (temperature-1 samples per prompt)")
+    if a.lens_top_k < 1:
+        bad("attacks.lens_top_k", "must be at least 1 (top tokens per layer that count as stating a value)")

@@ -3,7 +3,7 @@
 Contract (later issues add keys, never rename these):
 `{"experiment", "seeds", "models": {NAME: {"kind", "status", "metrics": {"<split>.<metric>": float},
 "ci": {key: [lo, hi]}, "cost": {"wall_s": float}, "per_seed": {seed: metrics}}}, "verdict": {...},
-"meta": {...}}`. `models.retrain` is the reference: its metrics the mean over its replicates, each
+"attack_power": {attack: {"effect", "p", "used_in_verdict", "reason"}}, "meta": {...}}`. `models.retrain` is the reference: its metrics the mean over its replicates, each
 replicate's metrics per seed under `replicates` (`{seed: [metrics, ...]}`); `models.retrain_null`
 (kind `control`) is the null control. With one seed, `ci` is the cluster-bootstrap interval over
 users (over the replicates for `retrain`); with several, a Student-t 95% interval of the per-seed
@@ -20,7 +20,7 @@ import torch
 
 from unlearn.config import ROOT, Config, to_dict
 from unlearn.metrics import bounds, versions
-from unlearn.report.verdict import verdicts
+from unlearn.report.verdict import attack_power, verdicts
 from unlearn.stats import t_interval
 
 PACKAGES = ("torch", "transformers", "datasets", "accelerate", "tokenizers", "numpy", "scikit-learn", "scipy")
@@ -36,6 +36,8 @@ def assemble_results(cfg: Config, per_seed: dict[int, dict], config_path: str, w
         "models": models,
         # report/verdict.py: removed / suppressed / not removed / inconclusive, with the tests
         "verdict": verdicts(models, cfg.verdict.alpha, cfg.verdict.margin),
+        # each attack's power (original vs the reference) and whether it entered the verdicts
+        "attack_power": attack_power(models, cfg.verdict.alpha, cfg.verdict.margin),
         "meta": _meta(cfg, config_path, wall_s, acc),
     }
 

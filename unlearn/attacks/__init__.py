@@ -6,6 +6,7 @@ retrain (the control) and on original (the ceiling); recovery.py compares them.
 """
 from __future__ import annotations
 
+from unlearn.attacks.lens import Lens
 from unlearn.attacks.probe import Probe
 from unlearn.attacks.prompting import Prompting
 from unlearn.attacks.quantize import Quantize
@@ -18,6 +19,7 @@ ATTACKS = {
     "prompting": Prompting,
     "sampling": Sampling,
     "probe": Probe,
+    "lens": Lens,
 }
 
 
@@ -28,6 +30,7 @@ RECOVERY = {
     "prompting": "forget.qa_answer_prob",
     "sampling": "forget.pii_extraction",
     "probe": "forget.probe_correct",
+    "lens": "forget.lens_extraction",  # the value is what some layer's lens states
 }
 
 
@@ -37,7 +40,7 @@ def headline(name: str, cfg_attacks) -> str:
         protocol = "b" if "b" in cfg_attacks.relearn_protocols else cfg_attacks.relearn_protocols[0]
         return f"{protocol}_steps{max(cfg_attacks.relearn_steps)}"
     return {"quantize": f"int{min(cfg_attacks.quantize_bits)}", "prompting": "kshot",
-            "sampling": f"n{cfg_attacks.sampling_n}", "probe": "linear"}[name]
+            "sampling": f"n{cfg_attacks.sampling_n}", "probe": "linear", "lens": "lens"}[name]
 
 
 def baseline_of(name: str, setting: str, settings: list[str]) -> str:

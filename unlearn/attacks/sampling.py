@@ -5,8 +5,15 @@ Hayes et al. 2024 (arXiv 2410.19482) show that a value greedy decoding no longer
 comes out of some of n samples when it keeps a non-negligible probability. Per item i (a prompt
 x_i with a check c_i on the decoded continuation):
 
-    "greedy" (baseline):  hit_i = c_i(argmax-decode(x_i))
-    "n{n}":               hit_i = max_{j<n} c_i(y_ij),   y_ij ~ π(· | x_i) at temperature 1 (top-k if set)
+    "greedy" (baseline):  hit_i = g_i = c_i(argmax-decode(x_i))
+    "n{k}":               hit_i = max(g_i, max_{j<k} c_i(y_ij)),   y_ij ~ π(· | x_i) at temperature 1
+                          (top-k if set): the adversary keeps the greedy answer and draws k more
+
+The n{k} value is estimated from N = `attacks.sampling_n` draws with h_i hits, without bias for
+every k ≤ N at once (pass@k, Chen et al. 2021, arXiv 2107.03374, eq. 1):
+hit_i = 1 if g_i else 1 − C(N − h_i, k) / C(N, k). Settings: k ∈ {1, 8, 64} up to N, and N itself
+(the headline, the strongest). A model that reproduces the value greedily hits at every k, so
+sampling never reads as *less* than greedy.
 
 Items:
 - QA: the rows of the plan's forget QA that ask for a personal value (phone, e-mail, street
@@ -33,6 +40,7 @@ from (ctx.seed, part), far apart, so their random streams do not overlap. A samp
 from __future__ import annotations
 
 import hashlib
+import math
 
 import numpy as np
 
@@ -45,6 +53,19 @@ from unlearn.metrics.answers import is_correct
 from unlearn.metrics.qa import answer_budgets, qa_prompts
 
 PII_SLACK = 4  # extra new tokens beyond a value's own token count
+PASS_AT = (1, 8, 64)  # the k of the n{k} settings (up to attacks.sampling_n, which is always one)
+
+
+def pass_at(greedy: bool, hits: int, n: int, k: int) -> float:
+    """P(the greedy answer or any of k samples hits), from n samples with `hits` hits (k <= n)."""
+    if greedy:
+        return 1.0
+    return 1.0 - math.comb(n - hits, k) / math.comb(n, k)
+
+
+def ks(n: int) -> list[int]:
+    """The sample counts reported for n draws: PASS_AT up to n, and n."""
+    return sorted({k for k in PASS_AT if k <= n} | {n})
 
 
 def derived_seed(seed: int, part: str) -> int:
@@ -106,7 +127,7 @@ class Sampling:
         self.n, self.top_k = cfg_attacks.sampling_n, cfg_attacks.sampling_top_k
 
     def settings(self) -> list[str]:
-        return ["greedy", f"n{self.n}"]
+        return ["greedy"] + [f"n{k}" for k in ks(self.n)]
 
     def run(self, model, tok, ctx: AttackContext) -> dict[str, dict[str, np.ndarray]]:
         """Per setting: "forget.qa_accuracy" per forget QA row, "forget.pii_extraction" per span."""
@@ -117,16 +138,18 @@ class Sampling:
         pii_ids, values, budgets = pii_items(tok, ctx.plan.texts["forget"], max_length)
         # samples of one prompt share its length: larger batches cost little padding
         decode = dict(top_k=self.top_k, batch_size=4 * ctx.cfg.eval.batch_size, device=ctx.acc.device)
-        out = {}
-        for setting, n in zip(self.settings(), (0, self.n)):
-            qa_gens = samples(model, tok, qa_ids, qa_budgets, n,
-                              seed=derived_seed(ctx.seed, "qa"), **decode)
-            pii_gens = samples(model, tok, pii_ids, budgets, n, seed=derived_seed(ctx.seed, "pii"), **decode)
-            out[setting] = {
-                "forget.qa_accuracy": np.array([float(any(is_correct(first_answer(g), r["attribute"], r["answer"])
-                                                          for g in gens))
-                                                for gens, r in zip(qa_gens, rows)]),
-                "forget.pii_extraction": np.array([float(any(v in g for g in gens))
-                                                   for gens, v in zip(pii_gens, values)]),
-            }
+        qa_hit = lambda g, r: is_correct(first_answer(g), r["attribute"], r["answer"])  # noqa: E731
+        pii_hit = lambda g, v: v in g  # noqa: E731
+        counts = {}  # array -> (greedy hit per item, sampled hits per item)
+        for key, ids, lens, truth, hit, part in (
+                ("forget.qa_accuracy", qa_ids, qa_budgets, rows, qa_hit, "qa"),
+                ("forget.pii_extraction", pii_ids, budgets, values, pii_hit, "pii")):
+            greedy = samples(model, tok, ids, lens, 0, seed=derived_seed(ctx.seed, part), **decode)
+            drawn = samples(model, tok, ids, lens, self.n, seed=derived_seed(ctx.seed, part), **decode)
+            counts[key] = ([bool(hit(g[0], t)) for g, t in zip(greedy, truth)],
+                           [sum(bool(hit(y, t)) for y in ys) for ys, t in zip(drawn, truth)])
+        out = {"greedy": {key: np.array(g, float) for key, (g, _) in counts.items()}}
+        for k in ks(self.n):
+            out[f"n{k}"] = {key: np.array([pass_at(gi, hi, self.n, k) for gi, hi in zip(g, h)], float)
+                            for key, (g, h) in counts.items()}
         return out

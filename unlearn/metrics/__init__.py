@@ -68,6 +68,7 @@ SUITE = {
     "exposure": Reported("exposure", True, 1, POSITIVE),
     "fluency": Reported("utility", None, 1),
     "probe_correct": Reported("utility", None, 1),
+    "lens_extraction": Reported("attacks", True, 1),  # attacks/lens.py: some layer states the value
     "mia_loss_auc": Reported("mia", True, 1),
     "mia_zlib_auc": Reported("mia", True, 1),
     "mia_mink20_auc": Reported("mia", True, 1),

@@ -182,18 +182,19 @@ def rebuild(run_dir: Path, publish: Path | None = None, scaling: list[Path] = ()
     models' numbers (and stored back if they changed); with `publish`, into DIR as README.md next
     to a copy of results.json and scaling/; `scaling` runs are copied into scaling/ first."""
     from unlearn.report import scaling as scaling_runs
-    from unlearn.report.verdict import settings, verdicts
+    from unlearn.report.verdict import attack_power, settings, verdicts
     from unlearn.stages import write_json_atomic
 
     results = json.loads((Path(run_dir) / "results.json").read_text())
     fresh = verdicts(results["models"], **settings(results))
+    power = attack_power(results["models"], **settings(results))
     out = Path(publish) if publish else Path(run_dir)
     out.mkdir(parents=True, exist_ok=True)
     carried = sorted((Path(run_dir) / scaling_runs.FOLDER).glob("forget-*.json"))
     if out.resolve() != Path(run_dir).resolve() and carried:
         scaling_runs.store(out, results, carried)
     scaling_runs.store(out, results, list(scaling))
-    if fresh != results.get("verdict") or out != Path(run_dir):
-        results["verdict"] = fresh
+    if fresh != results.get("verdict") or power != results.get("attack_power") or out != Path(run_dir):
+        results["verdict"], results["attack_power"] = fresh, power
         write_json_atomic(out / "results.json", results)
     return write_report(results, out, "README.md" if publish else "report.md")

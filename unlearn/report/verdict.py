@@ -25,6 +25,9 @@ Power: a measurement enters the family only if it separates the *original* model
 reference at α/m (m = the family's size with every candidate in) and the original lies outside its
 equivalence margin (else the original itself could be shown equivalent on it); one that cannot
 (no spread among the replicates, or too little signal) is listed with its reason and left out.
+So is relearning when it makes the original worse at the held-out forget part it should bring
+back (`miscalibrated`: its learning rate is too high for the model). `attack_power` lists every
+attack's power and whether it entered (results.json's `attack_power`).
 
 Equivalence (TOST, Schuirmann 1987): margin Δ = margin·√2·σ — `margin` standard deviations of the
 difference between two retrain models, stated per measurement in the report. H0: |x − μ_ref| ≥ Δ,
@@ -88,6 +91,41 @@ def verdicts(models: dict, alpha: float = ALPHA, margin: float = MARGIN) -> dict
     return out
 
 
+def attack_power(models: dict, alpha: float = ALPHA, margin: float = MARGIN) -> dict:
+    """{attack: {"effect", "p", "used_in_verdict", "reason"}}: each attack's detection power — the
+    original's post-attack level against the reference's (`power_plan`) — and whether it enters the
+    verdicts; every attack any model ran is listed, one without a reference level with that reason."""
+    plan = power_plan(models, alpha, margin)
+    ran = sorted({k.split(".")[1] for m in models.values() for k in m.get("metrics", {})
+                  if k.startswith("attacks.") and k.endswith(".level")})
+    rows = {r["key"].split(".")[1]: r for r in (plan or {}).get("rows", []) if r["channel"] == "attack"}
+    out = {}
+    for name in sorted(set(ran) | set(rows)):
+        row = rows.get(name)
+        if row is None:
+            out[name] = {"effect": None, "p": None, "used_in_verdict": False,
+                         "reason": "no retrain reference level for this attack" if plan else "no retrain reference"}
+            continue
+        original = row.get("original") or {}
+        out[name] = {"effect": original.get("effect"), "p": original.get("p"), "used_in_verdict": "reason" not in row,
+                     "reason": row.get("reason") or (f"separates the original from the reference at α/m = "
+                                                     f"{alpha / plan['m_all']:.2g}")}
+    return out
+
+
+def miscalibrated(models: dict) -> dict[str, str]:
+    """{attack: reason} for attacks that make the original *worse* at the data they should bring
+    back: relearning the original on part of its forget data must not raise its NLL on the rest
+    (the sanity check of Hu et al., arXiv 2406.13356); a negative mean recovery on the original
+    means the relearning rate is too high for this model. Such an attack is left out of the verdicts."""
+    original = models.get("original") or {}
+    recovery = seed_values(original, "attacks.relearn.recovery") if original else {}
+    if recovery and float(np.mean(list(recovery.values()))) < 0:
+        return {"relearn": (f"miscalibrated: relearning lowers the original's own level on the held-out forget part "
+                            f"(recovery {float(np.mean(list(recovery.values()))):+.3g}); lower attacks.relearn_lr")}
+    return {}
+
+
 def seed_values(m: dict, key: str) -> dict[str, float]:
     """{seed: value} of `key` for a model (its per-seed metrics, or the aggregate for one seed)."""
     per = m.get("per_seed") or {}
@@ -138,6 +176,7 @@ def power_plan(models: dict, alpha: float = ALPHA, margin: float = MARGIN) -> di
         return None
     cands = candidates(retrain)
     m_all = sum(_tests_per(c) for _, _, c in cands)
+    broken = miscalibrated(models)
     rows = []
     for name, key, channel in cands:
         row = {"name": name, "key": key, "channel": channel, "ref": replicate_values(retrain, key)}
@@ -149,6 +188,8 @@ def power_plan(models: dict, alpha: float = ALPHA, margin: float = MARGIN) -> di
             row["reason"] = "the retrain replicates do not vary: no spread to judge against"
         elif row["original"] is None or row["original"].get("p") is None:
             row["reason"] = "no original model to show the measurement's power on"
+        elif channel == "attack" and row["name"] in broken:
+            row["reason"] = broken[row["name"]]
         elif not row["original"]["p"] < alpha / m_all:
             row["reason"] = (f"no power: the original is not separated from the reference "
                              f"(p={row['original']['p']:.2g} ≥ α/m = {alpha / m_all:.2g})")
