@@ -108,20 +108,21 @@ def layer_ranks(model, items: list[tuple[list[int], int]], batch_size: int, devi
         pos = torch.tensor([p - 1 for ids, s in chunk for p in range(s, len(ids))])
         target = torch.tensor([ids[p] for ids, s in chunk for p in range(s, len(ids))])
         rows_t = torch.tensor(rows)
-        summed = None  # per layer: the members' probabilities at the value positions, summed
+        # per member: each layer's normed state at the value positions, (L, N, H) — small; the
+        # (N, V) distributions are made one layer at a time (SmolLM2: 30 layers x 49k tokens)
+        states = []
         for m in members:
             hidden = m(input_ids=input_ids.to(device), attention_mask=mask.to(device),
                        output_hidden_states=True).hidden_states[1:]  # layers 1..L, (B, T, H)
-            norm, head = final_norm(m), m.get_output_embeddings()
-            probs = []
-            for layer, h in enumerate(hidden):
-                picked = h[rows_t.to(h.device), pos.to(h.device)]  # (N, H)
-                picked = picked if layer == len(hidden) - 1 else norm(picked)
-                probs.append(torch.softmax(head(picked).float(), -1).cpu())  # (N, V)
-            summed = probs if summed is None else [a + b for a, b in zip(summed, probs)]
+            norm = final_norm(m)
+            picked = [h[rows_t.to(h.device), pos.to(h.device)] for h in hidden]  # (N, H) each
+            states.append([p if layer == len(picked) - 1 else norm(p) for layer, p in enumerate(picked)])
+            del hidden
         per_layer = []
-        for p in summed:  # rank of the target: tokens strictly more probable
-            ranks = (p > p.gather(1, target[:, None])).sum(1)  # (N,)
+        for layer in range(len(states[0])):
+            p = sum(torch.softmax(m.get_output_embeddings()(st[layer]).float(), -1).cpu()
+                    for m, st in zip(members, states))  # (N, V): the members' probabilities, summed
+            ranks = (p > p.gather(1, target[:, None])).sum(1)  # tokens strictly more probable than the target
             worst = torch.zeros(len(chunk), dtype=torch.long).scatter_reduce(0, rows_t, ranks, "amax")
             per_layer.append(worst)
         out.append(torch.stack(per_layer, 1).numpy())
