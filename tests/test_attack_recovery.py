@@ -39,6 +39,9 @@ def test_baselines_and_headlines():
     ("attacks.relearn_steps=[10,50]", "must include 0"),
     ("attacks.relearn_protocols=[d]", "some of a"),
     ("attacks.quantize_bits=[16]", "between 2 and 8"),
+    ("attacks.relearn_lr_candidates=[1e-4,0]", "must be positive"),
+    ("attacks.relearn_tolerance=-0.1", "at least 0"),
+    ("attacks.relearn_steps=[0]", "step count above 0"),
 ])
 def test_bad_attack_settings_name_the_key(override, fragment):
     with pytest.raises(ConfigError, match=fragment):

@@ -130,6 +130,20 @@ def test_every_attack_runs_on_every_model_but_base(smoke_run):
         assert "attacks.relearn.level" in replicate and "attacks.quantize.level" in replicate
 
 
+def test_the_relearning_rate_is_calibrated_on_the_original_and_used_for_every_model(smoke_run):
+    run_dir, results = smoke_run
+    record = results["models"]["original"]["relearn_calibration"]["0"]
+    candidates = load_config(SMOKE).attacks.relearn_lr_candidates
+    assert [c["lr"] for c in record["candidates"]] == sorted(candidates) and record["chosen"] in candidates
+    if record["calibrated"]:
+        assert record["chosen"] == max(c["lr"] for c in record["candidates"] if c["rise"] <= record["tolerance"])
+    for name, m in results["models"].items():  # every attack stage relearned at the chosen rate
+        for folder in (m.get("attack_dirs") or {}).values():
+            key = json.loads((run_dir / folder / "stage.json").read_text())["key"]
+            assert key["attacks"]["relearn_lr"] == record["chosen"], name
+    assert "Relearning rate, chosen per seed on the original" in (run_dir / "report.md").read_text()
+
+
 def test_sisa_is_an_exact_row_and_its_deletion_is_bit_identical_to_training_without_the_users(smoke_run):
     run_dir, results = smoke_run
     row = results["models"]["sisa"]

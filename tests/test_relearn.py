@@ -1,6 +1,8 @@
 """Relearning attack: T never holds a V item (per protocol, on a small and the default corpus),
 setting names, step 0 = the untouched model, the caller's model untouched, one run = separate
-runs, an empty T recorded, and relearning on other users lowers their NLL."""
+runs, an empty T recorded, relearning on other users lowers their NLL; on a model fine-tuned on
+the corpus, the calibration keeps the rates that leave it intact and the chosen rate brings back
+what gradient ascent suppressed."""
 import copy
 from dataclasses import replace
 from pathlib import Path
@@ -11,12 +13,14 @@ import torch
 
 from unlearn.attacks import relearn
 from unlearn.attacks.base import AttackContext, forget_side
-from unlearn.attacks.relearn import Relearn, V_TYPES, relearn_split, user_halves
-from unlearn.config import AttackConfig, DataConfig, load_config
+from unlearn.attacks.relearn import Relearn, V_TYPES, calibrate, relearn_split, user_halves
+from unlearn.config import AttackConfig, DataConfig, TrainConfig, load_config
+from unlearn.data import encode
+from unlearn.losses import batch_nll
 from unlearn.corpus import build_corpus
 from unlearn.metrics.evaluate import make_plan
 from unlearn.models import build_base, load_model
-from unlearn.train import make_accelerator
+from unlearn.train import make_accelerator, train
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "configs" / "experiments" / "smoke.yaml"
@@ -181,3 +185,54 @@ def test_empty_t_is_skipped_and_recorded(small, tiny, monkeypatch):
     attack = Relearn(replace(small.cfg.attacks, relearn_protocols=("a",)))
     assert attack.run(model, tok, small) == {f"a_steps{n}": {} for n in STEPS}
     assert attack.record["a"]["status"] == "skipped" and attack.record["a"]["n_train"] == 0
+
+
+@pytest.fixture(scope="module")
+def memorised(small, tiny):
+    """The tiny model fine-tuned on every member text for 10 passes (train loss ~6.2 -> ~1.5)."""
+    model, tok = copy.deepcopy(tiny[0]), tiny[1]
+    data = {"train": encode(tok, small.corpus.texts["train"]["text"], small.cfg.model.max_length)}
+    result = train(model, data, "train", lambda m, ref, batch: (batch_nll(m, batch["train"]), {}),
+                   TrainConfig(lr=3e-3, epochs=10.0, batch_size=16), 0, small.acc)
+    assert result.status == "ok"
+    return model, tok
+
+
+def _v_nll(out: dict, protocol: str = "b") -> list[float]:
+    return [float(out[f"{protocol}_steps{n}"]["forget.nll"].mean()) for n in STEPS]
+
+
+def test_calibration_takes_the_largest_rate_that_leaves_the_original_intact(small, memorised):
+    model, tok = memorised
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    record = calibrate(model, tok, small, (1e-2, 1e-5, 1e-4))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    rise = {c["lr"]: c["rise"] for c in record["candidates"]}
+    assert list(rise) == [1e-5, 1e-4, 1e-2] and record["n_train"] and record["n_eval"]
+    assert rise[1e-2] > 0.5  # about +140% here: this rate wrecks what the model holds
+    assert abs(rise[1e-5]) < 0.01 and abs(rise[1e-4]) < 0.02  # +0.01% and +0.35% here
+    assert record["calibrated"] and record["chosen"] == 1e-4
+    # by hand from the curve: the rise is the last step's NLL over the NLL before, minus 1
+    row = record["candidates"][1]
+    assert row["rise"] == pytest.approx(row["v_nll"][str(max(STEPS))] / record["nll_before"] - 1)
+    assert row["v_nll"]["0"] == record["nll_before"] and set(row["v_nll"]) == {str(n) for n in STEPS}
+    failed = calibrate(model, tok, small, (1e-2,))
+    assert not failed["calibrated"] and failed["chosen"] == 1e-2 and "raised" in failed["message"]
+
+
+def test_relearning_at_the_calibrated_rate_brings_back_suppressed_data(small, memorised):
+    """Relearning other users leaves the model that holds the held-out users about where it was, and
+    lowers their NLL on the same model after gradient ascent on the forget split suppressed it."""
+    model, tok = memorised
+    lr = calibrate(model, tok, small, (1e-5, 1e-4, 1e-2))["chosen"]
+    attack = Relearn(replace(small.cfg.attacks, relearn_lr=lr, relearn_protocols=("b",)))
+    held = _v_nll(attack.run(model, tok, small))
+    assert abs(held[-1] - held[0]) < 0.05 * held[0], held  # 2.146 -> 2.157 here
+    suppressed = copy.deepcopy(model)
+    data = {"train": encode(tok, small.corpus.texts["forget"]["text"], small.cfg.model.max_length)}
+    train(suppressed, data, "train", lambda m, ref, batch: (-batch_nll(m, batch["train"]), {}),
+          TrainConfig(lr=1e-3, epochs=100.0, max_steps=10, batch_size=16, warmup_ratio=0.0, schedule="constant"),
+          0, small.acc)
+    back = _v_nll(attack.run(suppressed, tok, small))
+    assert back[0] > held[0] + 2  # suppressed: 6.7 here
+    assert back[-1] < back[0] - 0.15, back  # 6.74 -> 6.41 here

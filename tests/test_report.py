@@ -160,3 +160,19 @@ def test_scalability_table_from_runs_at_other_forget_fractions(tmp_path):
         rebuild(tmp_path / "main", pub, [tmp_path / "main"])
     with pytest.raises(ScalingError, match="no results.json"):
         rebuild(tmp_path / "main", pub, [tmp_path / "nowhere"])
+
+
+def test_the_report_states_the_calibrated_relearning_rate_and_every_candidate():
+    from unlearn.report import relearn_calibration_lines
+    results = _results()
+    assert relearn_calibration_lines(results) == []  # not calibrated: nothing to say
+    good = {"calibrated": True, "chosen": 1e-4, "tolerance": 0.05, "nll_before": 2.0,
+            "candidates": [{"lr": 1e-5, "rise": 0.001, "status": "ok"}, {"lr": 1e-4, "rise": 0.02, "status": "ok"},
+                           {"lr": 1e-3, "rise": 0.4, "status": "ok"}]}
+    bad = {**good, "calibrated": False, "chosen": 1e-5, "message": "every candidate raised it"}
+    results["models"]["original"]["relearn_calibration"] = {"0": good, "1": bad}
+    lines = relearn_calibration_lines(results)
+    assert "at most 5%" in lines[0]
+    assert lines[2] == "- seed 0: lr 0.0001 (held-out NLL 2.000; change per rate: 1e-05 +0.1%, 0.0001 +2.0%, 0.001 +40.0%)"
+    assert lines[3].startswith("- seed 1: lr 1e-05") and lines[3].endswith(
+        "every candidate raised it; relearning is left out of the verdicts")

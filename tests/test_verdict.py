@@ -165,6 +165,24 @@ def test_relearning_that_makes_the_original_worse_is_left_out_as_miscalibrated()
     for v in models["original"]["per_seed"].values():
         v["attacks.relearn.recovery"] = 0.4
     assert attack_power(models)["relearn"]["used_in_verdict"]
+    # a rise within the tolerance is not damage: level -0.9 after, -0.89 before: NLL 0.89 -> 0.90, +1.1%
+    for v in models["original"]["per_seed"].values():
+        v["attacks.relearn.level"], v["attacks.relearn.recovery"] = -0.9, -0.01
+    assert attack_power(models)["relearn"]["used_in_verdict"]
+    for v in models["original"]["per_seed"].values():  # NLL 0.8 -> 0.9: +12.5%
+        v["attacks.relearn.recovery"] = -0.1
+    assert "by 12%" in attack_power(models)["relearn"]["reason"]
+
+
+def test_a_failed_relearning_calibration_leaves_relearning_out():
+    models = _models(m=_shifted({}))
+    record = {"calibrated": True, "chosen": 1e-4, "tolerance": 0.05, "candidates": []}
+    models["original"]["relearn_calibration"] = {s: dict(record) for s in SEEDS}
+    assert attack_power(models)["relearn"]["used_in_verdict"]
+    models["original"]["relearn_calibration"][SEEDS[1]]["calibrated"] = False
+    reason = attack_power(models)["relearn"]["reason"]
+    assert reason.startswith("miscalibrated") and f"seed {SEEDS[1]}" in reason
+    assert "attacks.relearn.level" not in {p["key"] for p in verdicts(models)["m"]["parts"]}
 
 
 def test_one_holm_family_over_both_directions_and_the_attacks():

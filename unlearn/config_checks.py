@@ -80,6 +80,12 @@ def _check_attacks(a: AttackConfig, bad) -> None:
         bad("attacks.relearn_protocols", "must list some of a (other facts), b (other users), c (unrelated)")
     if 0 not in a.relearn_steps or min(a.relearn_steps) < 0:
         bad("attacks.relearn_steps", "must include 0 (the baseline) and no negative counts")
+    if a.relearn_lr <= 0 or any(lr <= 0 for lr in a.relearn_lr_candidates):
+        bad("attacks.relearn_lr", "and every attacks.relearn_lr_candidates rate must be positive")
+    if a.relearn_tolerance < 0:
+        bad("attacks.relearn_tolerance", "must be at least 0 (the relative rise of the original's held-out NLL allowed)")
+    if a.relearn_lr_candidates and max(a.relearn_steps) == 0:
+        bad("attacks.relearn_lr_candidates", "needs a step count above 0 in attacks.relearn_steps to calibrate on")
     if not a.quantize_bits or not all(2 <= b <= 8 for b in a.quantize_bits):
         bad("attacks.quantize_bits", "must list widths between 2 and 8")
     if a.sampling_n < 1:

@@ -110,6 +110,36 @@ def attack_stage(run, folder: Path, info: dict) -> str:
     return attack_dir.name
 
 
+def calibrate_relearning(run, folder: Path, info: dict) -> dict:
+    """The relearning rate for every model of the seed, chosen on the original `folder` among
+    `attacks.relearn_lr_candidates` (attacks/relearn.py calibrate; cached like any stage). Sets
+    `run.cfg.attacks.relearn_lr` to the choice and returns the calibration record."""
+    from dataclasses import replace
+
+    from unlearn.attacks.relearn import calibrate
+
+    cfg = run.cfg
+    model_dir = (folder / info["model_path"]).resolve()
+    a = cfg.attacks
+    key = {"model": str(model_dir.relative_to(run.stages.run_dir.resolve())), "corpus": run.corpus_dir.name,
+           "candidates": list(a.relearn_lr_candidates), "steps": list(a.relearn_steps),
+           "batch_size": a.relearn_batch_size, "tolerance": a.relearn_tolerance, "eval_batch_size": cfg.eval.batch_size,
+           "max_length": cfg.model.max_length, "seed": run.seed, **({"exclude": run.exclude} if run.exclude else {})}
+    ctx = AttackContext(cfg, run.plan, run.corpus, run.seed, run.acc)
+
+    def build(out):
+        model, tok = load_model(model_dir)
+        model.to(run.acc.device)
+        return {"status": "ok", "calibration": calibrate(model, tok, ctx, a.relearn_lr_candidates)}
+
+    folder, stage = run.stages.run("relearn-calibration", key, build)
+    record = {**stage["calibration"], "wall_s": stage["wall_s"], "dir": folder.name}
+    run.cfg = replace(cfg, attacks=replace(a, relearn_lr=record["chosen"]))
+    run.stages.say(f"[calibrated] relearning rate {record['chosen']:g}"
+                   + ("" if record["calibrated"] else f" ({record['message']})"))
+    return record
+
+
 def evaluate_stage(run, kind, folder, info, texts: dict | None = None, tag: dict | None = None) -> dict:
     """Evaluate one model (cached by the model folder it reads); skip models that have none."""
     cfg, acc = run.cfg, run.acc

@@ -20,7 +20,7 @@ from unlearn.exact.stage import sisa_stages, with_retrain_cost
 from unlearn.methods import METHODS
 from unlearn.methods.stage import CURVE_EXAMPLES, unlearn_stage
 from unlearn.metrics.basic import nll
-from unlearn.measure import compare, evaluate_stage, fold_reference
+from unlearn.measure import calibrate_relearning, compare, evaluate_stage, fold_reference
 from unlearn.memory import PeakMemory, freeze_long_lived, reuse_freed_memory
 from unlearn.parallel import measure_models
 from unlearn.pretrain import _nll_loss, pretrain
@@ -131,7 +131,12 @@ def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
         else:
             folder, info = _unlearn(run, spec, original, debug)
         models[spec.name] = (METHODS[spec.name].kind, folder, info)
+    calibration = None
+    if "relearn" in cfg.attacks.names and cfg.attacks.relearn_lr_candidates:
+        calibration = calibrate_relearning(run, *original)  # sets run.cfg's relearning rate
     out = measure_models(run, models)
+    if calibration is not None:
+        out["original"]["relearn_calibration"] = calibration
     compare(run, out)
     fold_reference(out)
     for name, record in tuning.items():

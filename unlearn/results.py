@@ -72,7 +72,8 @@ def _aggregate(entries: list[dict], seeds) -> dict:
             out[folder + "s"] = {str(s): e[folder] for s, e in zip(seeds, entries)}
     if any("attacks" in e for e in entries):  # each attack's status and wall time, per seed
         out["attacks"] = {str(s): e.get("attacks") for s, e in zip(seeds, entries)}
-    for extra in ("tuning", "rounds", "curves"):  # the sweep and choice / per-round evaluations / figure data
+    for extra in ("tuning", "rounds", "curves", "relearn_calibration"):  # the sweep and choice / per-round
+        # evaluations / figure data / the relearning rate chosen on the original
         if any(extra in e for e in entries):
             out[extra] = {str(s): e.get(extra) for s, e in zip(seeds, entries)}
     return out

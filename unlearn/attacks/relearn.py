@@ -36,12 +36,28 @@ Deviations and choices:
   Values are screened as exact strings: a fragment (a birthday's year alone) is not.
 - A protocol with an empty T or V is skipped: its settings map to {} and `record[protocol]`
   says why. `record` also keeps each run's status, sizes and per-step T loss.
+
+Calibration (`calibrate`, run once per seed on the original when `attacks.relearn_lr_candidates`
+lists learning rates): Hu et al.'s sanity check asks that relearning the *original* on part of its
+forget data does not make it worse at the rest: a rate that raises the held-out NLL damages
+instead of recovering, and damages an unlearned model alike, so the attack could find nothing.
+Each candidate rate relearns the original for max(steps) steps on protocol b with the halves
+swapped (T = the second half's texts, V = the first half's evaluation rows: disjoint from the V the
+attack reports, so the choice does not flatter the original's measured level); the *largest* rate
+whose V NLL after the run is at most (1 + `attacks.relearn_tolerance`) times the NLL before is
+used for every model of the seed: the strongest relearning that leaves the data's holder intact.
+If none qualifies, the smallest candidate is used and the record says so (the verdict then leaves
+relearning out). Measured on a tiny model fine-tuned on the corpus (tests/test_relearn.py):
+relearning other users' texts never *lowers* the held-out users' NLL of a model that already holds
+them, at any rate tried, with AdamW or plain SGD — fitting T displaces V (interference); on a
+model whose data was suppressed it does lower it, which is what the attack looks for.
 """
 from __future__ import annotations
 
 import copy
 import math
 import random
+from dataclasses import replace
 
 import numpy as np
 
@@ -49,6 +65,8 @@ from unlearn.attacks.base import AttackContext, forget_side
 from unlearn.config import TrainConfig
 from unlearn.data import encode
 from unlearn.losses import batch_nll
+from unlearn.metrics.basic import nll
+from unlearn.metrics.scoring import score
 from unlearn.train import train
 
 V_TYPES = ("phone", "email", "street_address", "birthday", "health")  # protocol a: the facts measured
@@ -116,9 +134,10 @@ def _other_facts(ctx: AttackContext) -> tuple[list[str], dict]:
     return train_texts, _rows(plan, keep, [spans[i] for i in keep])
 
 
-def _other_users(ctx: AttackContext) -> tuple[list[str], dict]:
-    """Protocol b: T = the first half's forget texts, V = the second half's evaluation rows."""
-    t_users, v_users = map(set, user_halves(ctx))
+def _other_users(ctx: AttackContext, swap: bool = False) -> tuple[list[str], dict]:
+    """Protocol b: T = the first half's forget texts, V = the second half's evaluation rows
+    (`swap`: the other way round, the calibration split)."""
+    t_users, v_users = map(set, user_halves(ctx)[:: -1 if swap else 1])
     names = user_strings(ctx, v_users, NAME_COLUMNS)
     train_texts = [r["text"] for r in ctx.corpus.texts["forget"]
                    if r["user_id"] in t_users and not touches(r, v_users, names)]
@@ -203,3 +222,50 @@ class Relearn:
         return TrainConfig(lr=self.cfg.relearn_lr, epochs=float(last), max_steps=last,
                            batch_size=self.cfg.relearn_batch_size, grad_accum=1, warmup_ratio=0.0,
                            schedule="constant", log_every=math.gcd(*[n for n in self.steps if n > 0]))
+
+
+def calibrate(model, tok, ctx: AttackContext, candidates) -> dict:
+    """Choose the relearning rate on the original (module docstring): {"chosen", "calibrated",
+    "nll_before", "tolerance", "candidates": [{"lr", "status", "v_nll": {step: mean V NLL},
+    "rise"}], "n_train", "n_eval", "split"}. `model` stays untouched."""
+    cfg = ctx.cfg.attacks
+    train_texts, rows = _other_users(ctx, swap=True)
+    lrs = sorted(set(float(lr) for lr in candidates))
+    record = {"split": "protocol b with the halves swapped", "n_train": len(train_texts),
+              "n_eval": len(rows["text"]), "tolerance": cfg.relearn_tolerance, "candidates": []}
+    if not train_texts or not rows["text"]:
+        return {**record, "chosen": lrs[0], "calibrated": False,
+                "message": "no relearning texts" if not train_texts else "no evaluation items"}
+    eval_data = encode(tok, rows["text"], ctx.cfg.model.max_length)
+
+    def v_nll(m) -> float:
+        return float(np.mean(nll(score(m, eval_data, ctx.cfg.eval.batch_size, ctx.acc.device))))
+
+    before, steps, last = v_nll(model), sorted(set(cfg.relearn_steps)), max(cfg.relearn_steps)
+    record["nll_before"] = before
+    for lr in lrs:
+        work = copy.deepcopy(model).to(ctx.acc.device)
+        curve = {0: before}
+
+        def measure(step, trained) -> dict:
+            if step in steps and step > 0:
+                curve[step] = v_nll(trained)
+                return {"v_nll": curve[step]}
+            return {}
+
+        attack = Relearn(replace(cfg, relearn_lr=lr))
+        result = train(work, {"train": encode(tok, train_texts, ctx.cfg.model.max_length)}, "train", _nll,
+                       attack._train_cfg(), ctx.seed, ctx.acc, callback=measure, desc=f"relearn lr {lr:g}")
+        after = curve.get(last, float("nan"))
+        record["candidates"].append({"lr": lr, "status": result.status, "message": result.message,
+                                     "v_nll": {str(k): v for k, v in sorted(curve.items())},
+                                     "rise": (after - before) / before if before > 0 else float("nan")})
+        del work
+    fit = [c for c in record["candidates"] if c["status"] == "ok" and np.isfinite(c["rise"])
+           and c["rise"] <= cfg.relearn_tolerance]
+    if fit:
+        return {**record, "chosen": max(c["lr"] for c in fit), "calibrated": True}
+    least = min(c["rise"] for c in record["candidates"]) if record["candidates"] else float("nan")
+    return {**record, "chosen": lrs[0], "calibrated": False,
+            "message": f"every candidate raised the original's held-out NLL ({before:.3f}) by more than "
+                       f"{cfg.relearn_tolerance:.0%} in {last} steps (least {least:+.1%})"}

@@ -53,6 +53,27 @@ def _failed_attacks(results: dict) -> list[str]:
             *[f"- `{model}` {attack} (seed {seed}): {message}" for model, attack, seed, message in failed], ""]
 
 
+def relearn_calibration_lines(results: dict) -> list[str]:
+    """Report lines stating the relearning rate each seed chose on the original and how much every
+    candidate raised the original's held-out NLL (none calibrated: no lines)."""
+    per_seed = (results["models"].get("original") or {}).get("relearn_calibration") or {}
+    per_seed = {s: r for s, r in per_seed.items() if r}
+    if not per_seed:
+        return []
+    tolerance = next(iter(per_seed.values())).get("tolerance", 0.05)
+    lines = ["Relearning rate, chosen per seed on the original: the largest candidate that raises the original's NLL "
+             f"on held-out objecting users by at most {tolerance:.0%} (protocol b with the halves swapped):", ""]
+    for seed, record in per_seed.items():
+        tried = ", ".join(f"{c['lr']:g} {c['rise']:+.1%}" + ("" if c["status"] == "ok" else f" ({c['status']})")
+                          for c in record["candidates"])
+        outcome = "" if record["calibrated"] else f" — {record['message']}; relearning is left out of the verdicts"
+        before = record.get("nll_before")
+        lines.append(f"- seed {seed}: lr {record['chosen']:g}"
+                     + (f" (held-out NLL {before:.3f}; change per rate: {tried})" if before is not None else "")
+                     + outcome)
+    return lines + [""]
+
+
 def cost_table(results: dict) -> str:
     return tables.cost_table(results).markdown()
 
@@ -146,6 +167,7 @@ def write_report(results: dict, run_dir: Path, name: str = "report.md") -> Path:
         attack_table(results) or "No attacks were run.",
         "",
         *_failed_attacks(results),
+        *relearn_calibration_lines(results),
         "## Cost (making each model; evaluation and attacks excluded)",
         "",
         "Speed-up vs retrain = retrain's wall time ÷ the model's; for `sisa` the model's wall time is the "

@@ -113,16 +113,35 @@ def attack_power(models: dict, alpha: float = ALPHA, margin: float = MARGIN) -> 
     return out
 
 
+RELEARN_TOLERANCE = 0.05  # attacks.relearn_tolerance's default, for results without a calibration record
+
+
 def miscalibrated(models: dict) -> dict[str, str]:
     """{attack: reason} for attacks that make the original *worse* at the data they should bring
-    back: relearning the original on part of its forget data must not raise its NLL on the rest
-    (the sanity check of Hu et al., arXiv 2406.13356); a negative mean recovery on the original
-    means the relearning rate is too high for this model. Such an attack is left out of the verdicts."""
+    back: relearning the original on part of its forget data must not raise its NLL on the rest by
+    more than the tolerance (the sanity check of Hu et al., arXiv 2406.13356). A calibration
+    (attacks/relearn.py) in which no candidate rate passed, or a mean rise beyond the tolerance on
+    the attack's own held-out part, means the rate is too high for this model. Such an attack is
+    left out of the verdicts."""
     original = models.get("original") or {}
+    records = {s: r for s, r in (original.get("relearn_calibration") or {}).items() if r}
+    failed = sorted(seed for seed, r in records.items() if not r.get("calibrated"))
+    if failed:
+        return {"relearn": (f"miscalibrated: every candidate relearning rate raised the original's held-out forget "
+                            f"NLL beyond the tolerance (seed {', '.join(failed)}); add smaller "
+                            "attacks.relearn_lr_candidates")}
+    tolerance = next(iter(records.values())).get("tolerance", RELEARN_TOLERANCE) if records else RELEARN_TOLERANCE
     recovery = seed_values(original, "attacks.relearn.recovery") if original else {}
-    if recovery and float(np.mean(list(recovery.values()))) < 0:
-        return {"relearn": (f"miscalibrated: relearning lowers the original's own level on the held-out forget part "
-                            f"(recovery {float(np.mean(list(recovery.values()))):+.3g}); lower attacks.relearn_lr")}
+    levels = seed_values(original, "attacks.relearn.level") if original else {}
+    rises = []  # relative rise of the original's V NLL: recovery = level_after - level_before, level = -NLL
+    for seed, rec in recovery.items():
+        before = rec - levels[seed] if seed in levels else None
+        rises.append(-rec / before if before and before > 0 else (float("inf") if rec < 0 else 0.0))
+    if rises and float(np.mean(rises)) > tolerance:
+        return {"relearn": (f"miscalibrated: relearning raises the original's NLL on the held-out forget part by "
+                            f"{float(np.mean(rises)):.0%} (recovery {float(np.mean(list(recovery.values()))):+.3g}), "
+                            f"more than {tolerance:.0%}; lower attacks.relearn_lr or calibrate it with "
+                            "attacks.relearn_lr_candidates")}
     return {}
 
 
