@@ -144,6 +144,32 @@ def test_the_relearning_rate_is_calibrated_on_the_original_and_used_for_every_mo
     assert "Relearning rate, chosen per seed on the original" in (run_dir / "report.md").read_text()
 
 
+def test_the_frontier_walks_each_method_to_a_stop_rule_on_the_cached_run(smoke_run):
+    run_dir, results = smoke_run
+    cfg = load_config(SMOKE, ["frontier.enabled=true", "frontier.methods=[ga,task_vector]",
+                              "frontier.multipliers=[1,4,16]"])
+    again = run_experiment(cfg, run_dir, str(SMOKE))
+    assert {n: m["metrics"] for n, m in again["models"].items()} == {n: m["metrics"] for n, m in results["models"].items()}
+    frontier = again["frontier"]
+    assert set(frontier) == {"ga", "task_vector"}
+    retain_nll = again["models"]["retrain"]["metrics"]["retain.nll"]
+    for name, f in frontier.items():
+        steps = [p["strength"] for p in f["points"]]
+        assert steps and steps == sorted(steps) and all(p["cost_vs_retrain"] > 0 for p in f["points"]), name
+        assert f["stopped_by"] in ("reference", "collapse", "budget", "diverged"), name
+        if f["stopped_by"] == "reference":
+            assert f["first_indistinguishable"]["separated_by"] == [] and f["first_indistinguishable"]["verdict"]
+        elif f["stopped_by"] == "collapse":
+            last = f["points"][-1]
+            assert last["retain_nll"] >= 2 * retain_nll or "fluency" in f["collapse"], name
+        else:
+            assert f["first_indistinguishable"] is None and all(p["separated_by"] for p in f["points"]), name
+    text = (run_dir / "report.md").read_text()
+    assert "## Removal frontier" in text and "Along the removal frontier" in text
+    assert (run_dir / "figures" / "frontier.png").is_file() and (run_dir / "tables" / "frontier.csv").is_file()
+    run_experiment(load_config(SMOKE), run_dir, str(SMOKE))  # the other tests read the plain report
+
+
 def test_sisa_is_an_exact_row_and_its_deletion_is_bit_identical_to_training_without_the_users(smoke_run):
     run_dir, results = smoke_run
     row = results["models"]["sisa"]

@@ -4,6 +4,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from unlearn.config import load_config
 from unlearn.pipeline import run_experiment
@@ -25,7 +26,7 @@ def test_selection_rule_by_hand():
             {"forget_nll": 1.2, "retain_nll": 0.83},   # utility 0.990, |1.2-2.2| = 1.0
             {"forget_nll": 1.9, "retain_nll": 0.84},   # utility 0.961, |1.9-2.2| = 0.3  <- chosen
             {"forget_nll": 2.3, "retain_nll": 0.90}]   # utility 0.905: below
-    assert select(rows, target_forget_nll=2.2, original_retain_nll=0.8, min_utility=0.95) == (2, True)
+    assert select(rows, target_forget_nll=2.2, reference_retain_nll=0.8, min_utility=0.95) == (2, True)
     assert math.exp(0.8 - 0.84) > 0.95 > math.exp(0.8 - 0.90)
     # nobody keeps 99.5%: the variant keeping the most utility, flagged
     assert select(rows, 2.2, 0.8, 0.995) == (1, False)
@@ -44,8 +45,12 @@ def test_tuned_run_picks_by_the_rule_and_keeps_validation_out_of_evaluation(tmp_
     record = results["models"]["ga"]["tuning"]["0"]
     rows = record["grid"]
     assert [r["lr"] for r in rows] == [1e-4, 1e-3] and all(r["status"] == "ok" for r in rows)
-    chosen, _ = select(rows, record["retrain_val_forget_nll"], record["original_val_retain_nll"], 0.95)
+    chosen, _ = select(rows, record["retrain_val_forget_nll"], record["reference_val_retain_nll"], 0.95)
     assert record["chosen"] == chosen
+    # the floor is the retrain reference's utility (the mean over its replicates), not the original's
+    per = record["reference_val_retain_nll_per_replicate"]
+    assert len(per) == cfg.retrain.replicates and record["reference_val_retain_nll"] == pytest.approx(np.mean(per))
+    assert record["original_val_retain_nll"] not in per
     corpus_forget = json.loads((next(tmp_path.glob("corpus-*")) / "corpus" / "meta.json").read_text())
     n_val = record["val_examples"]["forget"]
     eval_dir = next(p for p in tmp_path.glob("eval-*") if json.loads((p / "stage.json").read_text())["key"]["model"].startswith("original"))

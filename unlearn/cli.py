@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="unlearn", description="Can this data be removed from a trained model?")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("run", "run an experiment: corpus -> models -> evaluation -> report"),
+                       ("frontier", "run an experiment with the removal frontier: every method at growing "
+                                    "strength, judged at each point (frontier.enabled=true)"),
                        ("data", "generate (or load) the corpus and print a summary"),
                        ("sisa-check", "prove SISA's deletion exact: retrain it from scratch without the "
                                       "objecting users and compare every checkpoint")):
@@ -83,6 +85,12 @@ def cmd_run(args) -> int:
               f"({results['meta']['wall_s']:.0f} s, stages cached {results['meta']['stages']['cached']}, "
               f"built {results['meta']['stages']['built']})")
     return 0
+
+
+def cmd_frontier(args) -> int:
+    """`unlearn run CONFIG frontier.enabled=true`, into runs/<name>/ unless --out says otherwise."""
+    args.overrides = [*args.overrides, "frontier.enabled=true"]
+    return cmd_run(args)
 
 
 def cmd_data(args) -> int:
@@ -149,7 +157,7 @@ def _is_main() -> bool:
     return make_accelerator().is_main_process
 
 
-COMMANDS = {"run": cmd_run, "data": cmd_data, "report": cmd_report, "sisa-check": cmd_sisa_check, "bench": cmd_bench}
+COMMANDS = {"run": cmd_run, "frontier": cmd_frontier, "data": cmd_data, "report": cmd_report, "sisa-check": cmd_sisa_check, "bench": cmd_bench}
 
 if __name__ == "__main__":
     sys.exit(main())

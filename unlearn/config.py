@@ -171,11 +171,22 @@ class VerdictConfig:
 
 
 @dataclass(frozen=True)
+class FrontierConfig:
+    """The removal frontier (unlearn/frontier.py): every method at growing strength, judged at each."""
+
+    enabled: bool = False  # `unlearn frontier CONFIG` sets it
+    multipliers: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)  # x the method's own step count
+    collapse_retain_nll: float = 2.0  # stop once retain NLL >= this x the retrain reference's ...
+    collapse_fluency: float = 0.5  # ... or fluency < this x the original's
+    methods: tuple[str, ...] = ()  # () = every configured method that trains
+
+
+@dataclass(frozen=True)
 class TuningConfig:
     """Fair tuning: the same rule for every method, applied on validation texts only."""
 
     val_fraction: float = 0.2  # forget and retain texts held out of evaluation for tuning
-    min_utility: float = 0.95  # keep variants with retain utility >= this share of the original's
+    min_utility: float = 0.95  # keep variants with retain utility >= this share of the retrain reference's
 
 
 @dataclass(frozen=True)
@@ -191,6 +202,7 @@ class Config:
     sisa: SisaConfig = field(default_factory=SisaConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
     verdict: VerdictConfig = field(default_factory=VerdictConfig)
+    frontier: FrontierConfig = field(default_factory=FrontierConfig)
     tune: bool = False  # sweep each method's `grid` and keep the variant the tuning rule picks
     tuning: TuningConfig = field(default_factory=TuningConfig)
     methods: tuple[MethodSpec, ...] = ()  # resolved from `unlearn.methods` + `methods.<name>`

@@ -64,6 +64,14 @@ def check_values(cfg: Config, sources: dict[str, str]) -> None:
         bad("sisa", "needs shards >= 1, slices >= 1, lora_rank >= 1, epochs >= 0 and lr >= 0")
     if cfg.retrain.replicates < 1:
         bad("retrain.replicates", "must be at least 1 (2 or more for a verdict: the reference needs a spread)")
+    f = cfg.frontier
+    if not f.multipliers or min(f.multipliers) <= 0:
+        bad("frontier.multipliers", "must list positive multiples of each method's step count")
+    if f.collapse_retain_nll <= 1 or not 0 < f.collapse_fluency < 1:
+        bad("frontier", "needs collapse_retain_nll > 1 and 0 < collapse_fluency < 1")
+    unknown = [m for m in f.methods if m not in {s.name for s in cfg.methods}]
+    if unknown:
+        bad("frontier.methods", f"names methods this config does not run: {', '.join(unknown)}")
     if not 0.0 < cfg.verdict.alpha < 0.5 or cfg.verdict.margin <= 0:
         bad("verdict", "needs 0 < alpha < 0.5 and margin > 0")
     check_model_name(cfg.model.name, sources.get("model.name", "config"))

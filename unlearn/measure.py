@@ -20,17 +20,18 @@ from unlearn.models import load_model
 from unlearn.stats import t_interval
 
 
-def compare(run, out: dict) -> None:
+def compare(run, out: dict, only: set[str] | None = None) -> None:
     """Add the metrics that compare each model with base and the retrain reference (every model
     of kind `retrain`; a replicate is compared with the others: metrics/relative.py), and each
-    attack's means, recoveries and post-attack level (attacks/recovery.py)."""
+    attack's means, recoveries and post-attack level (attacks/recovery.py); `only`: for these
+    models alone (the others are the reference and base)."""
     arrays = {name: _arrays(run, e) for name, e in out.items()}
     users = {name: _users(run, e) for name, e in out.items()}
     reference = [n for n, e in out.items() if e["kind"] == "retrain" and arrays[n] is not None]
     attacked = {name: load_attack_arrays(run.stages.run_dir / e["attack_dir"])
                 for name, e in out.items() if e.get("attack_dir")}
     for name, entry in out.items():
-        if arrays[name] is None:
+        if arrays[name] is None or (only is not None and name not in only):
             continue
         peers = [(arrays[n], out[n]["metrics"], users[n]) for n in reference if n != name]
         extra, ci = relative_metrics(arrays[name], entry["metrics"], entry["ci"], users[name], arrays.get("base"),

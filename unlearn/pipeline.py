@@ -57,9 +57,20 @@ def run_experiment(cfg: Config, run_dir: Path, config_path: str = "", debug: boo
             begin = time.perf_counter()
             per_seed[seed] = run_seed(cfg, seed, stages, acc, debug)
             seed_wall[str(seed)] = time.perf_counter() - begin
+        frontier = None
+        if cfg.frontier.enabled:
+            from unlearn.frontier import run_frontier
+
+            begin = time.perf_counter()
+            frontier = run_frontier(cfg, per_seed, stages, acc, debug)
+            frontier_wall = time.perf_counter() - begin
     results = assemble_results(cfg, per_seed, config_path, time.perf_counter() - start, acc)
+    if frontier is not None:
+        results["frontier"] = frontier
     results["meta"].update(run_record(stages, overrides, run_dir, seed_wall),
                            peak_rss_total_mb=memory.peak_mb)
+    if frontier is not None:
+        results["meta"]["frontier_wall_s"] = frontier_wall
     if acc.is_main_process:
         write_json_atomic(run_dir / "results.json", results)
         write_report(results, run_dir)
@@ -223,8 +234,10 @@ def _tune(run: SeedRun, spec: MethodSpec, models: dict, debug: bool) -> tuple[Me
     """Run every grid variant, score it on the validation texts, pick one by the declared rule."""
     val = {s: [run.corpus.texts[s]["text"][i] for i in run.exclude[s]] for s in ("forget", "retain")}
     if not run.val_refs:  # the same for every method: score once per seed
-        run.val_refs.update(target=_val_nll(run, models["retrain"], val["forget"]),
-                            baseline=_val_nll(run, models["original"], val["retain"]))
+        reference = [m for m in models.values() if m[0] == "retrain"]  # retrain and its replicates
+        per = [_val_nll(run, m, val["retain"]) for m in reference]
+        run.val_refs.update(target=_val_nll(run, models["retrain"], val["forget"]), baseline=float(np.mean(per)),
+                            per_replicate=per, original=_val_nll(run, models["original"], val["retain"]))
     target, baseline = run.val_refs["target"], run.val_refs["baseline"]
     options, rows = variants(spec), []
     for variant in options:
@@ -239,7 +252,9 @@ def _tune(run: SeedRun, spec: MethodSpec, models: dict, debug: bool) -> tuple[Me
         return spec, {"rule": RULE.format(min_utility=run.cfg.tuning.min_utility), "grid": rows, "chosen": None}
     pick, met = select([rows[i] for i in ok], target, baseline, run.cfg.tuning.min_utility)
     record = {"rule": RULE.format(min_utility=run.cfg.tuning.min_utility), "grid": rows, "chosen": ok[pick],
-              "met_utility_floor": met, "retrain_val_forget_nll": target, "original_val_retain_nll": baseline,
+              "met_utility_floor": met, "retrain_val_forget_nll": target, "reference_val_retain_nll": baseline,
+              "reference_val_retain_nll_per_replicate": run.val_refs["per_replicate"],
+              "original_val_retain_nll": run.val_refs["original"],
               "val_examples": {s: len(v) for s, v in val.items()}}
     run.stages.say(f"[tuned]  {spec.name}: {describe(options[ok[pick]])}")
     return options[ok[pick]], record

@@ -29,7 +29,7 @@ PACKAGES = ("torch", "transformers", "datasets", "accelerate", "tokenizers", "nu
 def assemble_results(cfg: Config, per_seed: dict[int, dict], config_path: str, wall_s: float, acc) -> dict:
     """Aggregate the per-seed model entries into the results.json structure."""
     names = list(next(iter(per_seed.values())))
-    models = {name: _aggregate([per_seed[s][name] for s in cfg.seeds], cfg.seeds) for name in names}
+    models = {name: aggregate([per_seed[s][name] for s in cfg.seeds], cfg.seeds) for name in names}
     return {
         "experiment": cfg.name,
         "seeds": list(cfg.seeds),
@@ -42,7 +42,7 @@ def assemble_results(cfg: Config, per_seed: dict[int, dict], config_path: str, w
     }
 
 
-def _aggregate(entries: list[dict], seeds) -> dict:
+def aggregate(entries: list[dict], seeds) -> dict:
     """Mean over seeds; the worst status wins; per-seed values kept under `per_seed`."""
     first = entries[0]
     statuses = [e["status"] for e in entries]

@@ -6,10 +6,13 @@ part of the data: a seeded `val_fraction` of the forget texts and of the retain 
 texts are then left out of every model's evaluation, so selection never sees a test metric.
 
 Rule (declared, the same for all methods): among the variants whose retain utility on the
-validation texts is at least `min_utility` of the original model's — utility = 1/perplexity,
-so the ratio is exp(NLL_original − NLL_variant) — pick the one whose validation forget NLL is
-closest to the retrain model's; if no variant keeps that much utility, pick the one that keeps
-the most and flag it. Retrain is the target because it is what an exact removal would give
+validation texts is at least `min_utility` of the retrain reference's (the mean validation
+retain NLL of the retrain replicates: what a model that never saw the objecting users keeps) —
+utility = 1/perplexity, so the ratio is exp(NLL_reference − NLL_variant) — pick the one whose
+validation forget NLL is closest to the retrain model's; if no variant keeps that much utility,
+pick the one that keeps the most and flag it. The floor is the reference's, not the original's:
+retrain itself may keep less than the original (it did on several quick seeds), and a floor it
+fails would forbid reaching it. Retrain is the target because it is what an exact removal would give
 (the open-unlearning "closest to retrain" protocol); note that a real platform would not have
 it, which the report states.
 """
@@ -23,7 +26,8 @@ import random
 from unlearn.config import MethodSpec
 
 RULE = ("closest validation forget NLL to retrain's, among variants keeping retain utility "
-        "exp(NLL_orig - NLL_variant) >= {min_utility}; else the variant keeping the most utility")
+        "exp(NLL_reference - NLL_variant) >= {min_utility} (the retrain replicates' mean); else the variant "
+        "keeping the most utility")
 
 
 def variants(spec: MethodSpec) -> list[MethodSpec]:
@@ -50,10 +54,10 @@ def validation_indices(n_forget: int, n_retain: int, fraction: float, seed: int)
             for split, n in (("forget", n_forget), ("retain", n_retain))}
 
 
-def select(rows: list[dict], target_forget_nll: float, original_retain_nll: float,
+def select(rows: list[dict], target_forget_nll: float, reference_retain_nll: float,
            min_utility: float) -> tuple[int, bool]:
     """Index of the chosen row (each has `forget_nll`, `retain_nll`) and whether it met the floor."""
-    utility = [math.exp(original_retain_nll - r["retain_nll"]) for r in rows]
+    utility = [math.exp(reference_retain_nll - r["retain_nll"]) for r in rows]
     eligible = [i for i, u in enumerate(utility) if u >= min_utility]
     if eligible:
         return min(eligible, key=lambda i: (abs(rows[i]["forget_nll"] - target_forget_nll), i)), True

@@ -186,6 +186,10 @@ def write_report(results: dict, run_dir: Path, name: str = "report.md") -> Path:
     if figures:
         lines += ["## Figures (PNG and PDF in figures/)", ""]
         lines += [f"![{p.stem}](figures/{p.name})" for p in figures] + [""]
+    frontier = tables.frontier_table(results)
+    if frontier.rows:
+        lines += ["## Removal frontier (each method at growing strength against the retrain reference)", "",
+                  frontier.caption, "", frontier.markdown(), ""]
     tuning = tables.tuning_table(results)
     if tuning.rows:
         lines += ["## Tuning (validation texts only; excluded from every evaluation above)", "",

@@ -68,6 +68,29 @@ def _chatbot(models: dict) -> str:
     return text + ". "
 
 
+def _frontier(frontier: dict) -> str:
+    """The claim in the frontier's terms: per method, where (if anywhere) it became indistinguishable."""
+    if not frontier:
+        return ""
+    said = []
+    for name, f in frontier.items():
+        first = f.get("first_indistinguishable")
+        if first:
+            utility = first.get("utility_vs_retrain")
+            cost = first.get("cost_vs_retrain")
+            said.append(f"{name} indistinguishable by the plain tests at {first['strength']} steps"
+                        + (f", {utility:.0%} of retrain's utility" if utility is not None else "")
+                        + (f" and {cost:.3g}× its cost" if cost is not None else "")
+                        + (f" (with attacks: {first['verdict']})" if first.get("verdict") else ""))
+        elif f["stopped_by"] == "collapse":
+            said.append(f"{name} not indistinguishable before utility collapse")
+        elif f["stopped_by"] == "diverged":
+            said.append(f"{name} diverged before becoming indistinguishable")
+        else:
+            said.append(f"{name} not indistinguishable within its {len(f.get('points') or [])} strengths")
+    return "Along the removal frontier (each method at growing strength): " + "; ".join(said) + ". "
+
+
 def answer(results: dict) -> str:
     """The paragraph (Markdown), or "" when no method was judged."""
     models, verdict = results["models"], results.get("verdict") or {}
@@ -110,6 +133,7 @@ def answer(results: dict) -> str:
                    "(all or the affected shards). ")
     else:
         out.append("Some approximate methods were shown equivalent to the retrain reference under every test run here. ")
+    out.append(_frontier(results.get("frontier") or {}))
     out.append("The tests and p-values behind each verdict are in the verdict table.")
     lines = ["".join(out), "", "Limitations:"] + [f"- {item}" for item in LIMITATIONS]
     return "\n".join(lines)

@@ -190,9 +190,30 @@ def tuning_table(results: dict) -> Table:
     return table
 
 
+def frontier_table(results: dict) -> Table:
+    """Per method, the cheapest point no plain test tells from the retrain reference (frontier.py),
+    or where and why its walk stopped."""
+    table = Table(["method", "strength axis", "points judged", "stopped by", "first indistinguishable (steps)",
+                   "× own steps", "utility vs retrain", "cost vs retrain", "verdict there", "last point separated by"])
+    for name, f in (results.get("frontier") or {}).items():
+        first, points = f.get("first_indistinguishable"), f.get("points") or []
+        last = points[-1] if points else {}
+        why = f["stopped_by"] + (f": {f['collapse']}" if f.get("collapse") else "")
+        table.rows.append([name, f.get("strength", ""), str(len(points)), why,
+                           str(first["strength"]) if first else "none",
+                           cell(first["multiplier"]) if first else "",
+                           cell(first["utility_vs_retrain"]) if first else "",
+                           cell(first["cost_vs_retrain"]) if first else "",
+                           first.get("verdict") or "" if first else "",
+                           ", ".join(last.get("separated_by") or []) if not first else ""])
+    table.caption = ("Cheapest indistinguishable point: each method's steps grow until no plain test separates it "
+                     "from the retrain reference, or utility collapses; utility and cost are relative to retrain's")
+    return table
+
+
 TABLES = {"main": main_table, "verdict": verdict_table, "reference": reference_table, "attacks": attack_table,
           "chatbot": chatbot_table, "chatbot_kinds": chatbot_kinds_table, "cost": cost_table,
-          "tuning": tuning_table, "all_metrics": all_metrics_table}
+          "tuning": tuning_table, "frontier": frontier_table, "all_metrics": all_metrics_table}
 
 
 def export(results: dict, out: Path, extra: dict | None = None) -> list[Path]:
