@@ -41,10 +41,10 @@ from unlearn.train import save_log, total_steps
 
 
 def ladder(spec, n_forget: int, multipliers) -> list[int]:
-    """The step counts of the points: each multiplier × the method's configured step count,
-    rounded, at least 1, sorted, without repeats."""
+    """The step count of each point, in the order of the sorted multipliers: multiplier × the
+    method's configured step count on this seed's forget split, rounded, at least 1."""
     base = total_steps(spec.train, n_forget)
-    return sorted({max(1, round(m * base)) for m in multipliers})
+    return [max(1, round(m * base)) for m in sorted(multipliers)]
 
 
 def frontier_stage(cfg, spec, seed: int, start_model: Path, texts: dict, steps: list[int], out: Path, acc) -> dict:
@@ -61,6 +61,7 @@ def frontier_stage(cfg, spec, seed: int, start_model: Path, texts: dict, steps: 
         forget = texts["forget"]
         aligned = {name: encode(tok, rows, cfg.model.max_length)
                    for name, rows in method.aligned_texts(forget["text"], forget["lang"], forget["pii"]).items()}
+    steps = sorted(set(steps))
     last = max(steps)
     train_cfg = replace(spec.train, max_steps=last, epochs=float(last), log_every=math.gcd(*steps),
                         stop_forget_nll=0.0)  # at least one step per epoch: max_steps decides
@@ -90,8 +91,7 @@ def frontier_stage(cfg, spec, seed: int, start_model: Path, texts: dict, steps: 
                           aligned=aligned)
     if acc.is_main_process:
         save_log(result, out / "train_log.json")
-    return {"status": result.status, "message": result.message, "steps": result.steps, "points": points,
-            "ladder": list(steps)}
+    return {"status": result.status, "message": result.message, "steps": result.steps, "points": points}
 
 
 def run_frontier(cfg, per_seed: dict, stages, acc, debug: bool = False) -> dict:
@@ -125,57 +125,59 @@ def run_frontier(cfg, per_seed: dict, stages, acc, debug: bool = False) -> dict:
                    "method": {k: v for k, v in to_dict(spec).items() if k != "grid"},
                    "max_length": cfg.model.max_length, "seed": seed, "steps": steps}
             start_model = (start_dir / start_info["model_path"]).resolve()
-            folders[seed] = run.stages.run(
+            folders[seed] = (*run.stages.run(
                 f"frontier-{spec.name}", key,
                 lambda o, run=run, seed=seed, steps=steps, start_model=start_model: frontier_stage(
-                    cfg, spec, seed, start_model, run.corpus.texts, steps, o, acc))
+                    cfg, spec, seed, start_model, run.corpus.texts, steps, o, acc)), steps)
         out[spec.name] = _walk(cfg, spec, runs, per_seed, folders, fixed, ref_nll, orig_fluency, ref_wall,
                                ref_utility, verdicts, aggregate)
         stages.say(f"[frontier] {spec.name}: {out[spec.name]['stopped_by']}"
-                   + (f" at {out[spec.name]['first_indistinguishable']['strength']} steps"
+                   + (f" at {out[spec.name]['first_indistinguishable']['strength']:g}x its steps"
                       if out[spec.name]["first_indistinguishable"] else ""))
     return out
 
 
 def _walk(cfg, spec, runs, per_seed, folders, fixed, ref_nll, orig_fluency, ref_wall, ref_utility,
           verdicts, aggregate) -> dict:
-    """Judge one method's points in order until a stop rule fires (`walk`)."""
+    """Judge one method's points in order until a stop rule fires (`walk`). Points are aligned
+    across seeds by multiplier: each seed's forget split, hence its step count, differs."""
     seeds = list(per_seed)
-    saved = {seed: {p["step"]: p for p in info["points"]} for seed, (_, info) in folders.items()}
-    base = total_steps(spec.train, len(runs[seeds[0]][0].corpus.texts["forget"]))
+    saved = {seed: {p["step"]: p for p in info["points"]} for seed, (_, info, _) in folders.items()}
+    multipliers = sorted(cfg.frontier.multipliers)
+    at = {m: {seed: folders[seed][2][i] for seed in seeds} for i, m in enumerate(multipliers)}
+    strengths = [m for i, m in enumerate(multipliers) if i == 0 or at[m] != at[multipliers[i - 1]]]
 
-    def point_at(step, attack=False):
-        if not all(step in saved[s] for s in seeds):  # a seed diverged before this point
+    def point_at(m, attack=False):
+        if not all(at[m][s] in saved[s] for s in seeds):  # a seed diverged before this point
             return None
-        entries = [_point_entry(runs[s][0], per_seed[s], folders[s][0], {"status": "ok", "steps": step, **saved[s][step]},
-                                attack)
-                   for s in seeds]
+        entries = [_point_entry(runs[s][0], per_seed[s], folders[s][0],
+                                {"status": "ok", "steps": at[m][s], **saved[s][at[m][s]]}, attack) for s in seeds]
         return aggregate(entries, seeds)
 
     def judge(model):
         return verdicts({**fixed, "point": model}, cfg.verdict.alpha, cfg.verdict.margin).get("point", {})
 
-    def describe(step, model):
+    def describe(m, model):
         metrics = model["metrics"]
-        return {"strength": step, "multiplier": step / base, "utility": metrics.get("utility.model_utility"),
+        return {"strength": m, "steps": {str(s): at[m][s] for s in seeds},
+                "utility": metrics.get("utility.model_utility"),
                 "utility_vs_retrain": _ratio(metrics.get("utility.model_utility"), ref_utility),
                 "cost_vs_retrain": _ratio(model["cost"]["wall_s"], ref_wall),
                 "retain_nll": metrics.get("retain.nll"), "forget_nll": metrics.get("forget.nll"),
                 "fluency": metrics.get("utility.fluency")}
 
-    record = walk(folders[seeds[0]][1]["ladder"], point_at, judge, describe,
-                  lambda metrics: _collapsed(cfg, metrics, ref_nll, orig_fluency))
+    record = walk(strengths, point_at, judge, describe, lambda metrics: _collapsed(cfg, metrics, ref_nll, orig_fluency))
     if record["stopped_by"] == "diverged":
-        record["message"] = next((info.get("message") for _, info in folders.values() if info["status"] != "ok"), "")
-    return {"strength": f"optimizer steps at lr {spec.train.lr:g} ({base} = the method's own count)", **record}
+        record["message"] = next((info.get("message") for _, info, _ in folders.values() if info["status"] != "ok"), "")
+    return {"strength": f"x the method's own step count, at its lr {spec.train.lr:g}", **record}
 
 
 def walk(steps, point_at, judge, describe, collapsed) -> dict:
-    """The frontier walk over `steps` in order (module docstring): `point_at(step, attack=False)`
-    gives the point's model entry over the seeds (None: not reached, the method diverged),
-    `judge(model)` its verdict, `describe(step, model)` its row, `collapsed(metrics)` the collapse
-    rule it meets, if any. At the first point no plain test separates, the point is measured again
-    with its attacks and judged in full."""
+    """The frontier walk over the strengths `steps` in order (module docstring): `point_at(step,
+    attack=False)` gives the point's model entry over the seeds (None: not reached, the method
+    diverged), `judge(model)` its verdict, `describe(step, model)` its row, `collapsed(metrics)` the
+    collapse rule it meets, if any. At the first point no plain test separates, the point is
+    measured again with its attacks and judged in full."""
     record = {"points": [], "first_indistinguishable": None, "stopped_by": "budget"}
     for step in steps:
         model = point_at(step)

@@ -78,7 +78,7 @@ def _frontier(frontier: dict) -> str:
         if first:
             utility = first.get("utility_vs_retrain")
             cost = first.get("cost_vs_retrain")
-            said.append(f"{name} indistinguishable by the plain tests at {first['strength']} steps"
+            said.append(f"{name} indistinguishable by the plain tests at {first['strength']:g}× its own steps"
                         + (f", {utility:.0%} of retrain's utility" if utility is not None else "")
                         + (f" and {cost:.3g}× its cost" if cost is not None else "")
                         + (f" (with attacks: {first['verdict']})" if first.get("verdict") else ""))

@@ -193,15 +193,15 @@ def tuning_table(results: dict) -> Table:
 def frontier_table(results: dict) -> Table:
     """Per method, the cheapest point no plain test tells from the retrain reference (frontier.py),
     or where and why its walk stopped."""
-    table = Table(["method", "strength axis", "points judged", "stopped by", "first indistinguishable (steps)",
-                   "× own steps", "utility vs retrain", "cost vs retrain", "verdict there", "last point separated by"])
+    table = Table(["method", "strength axis", "points judged", "stopped by", "first indistinguishable (× own steps)",
+                   "steps per seed", "utility vs retrain", "cost vs retrain", "verdict there", "last point separated by"])
     for name, f in (results.get("frontier") or {}).items():
         first, points = f.get("first_indistinguishable"), f.get("points") or []
         last = points[-1] if points else {}
         why = f["stopped_by"] + (f": {f['collapse']}" if f.get("collapse") else "")
         table.rows.append([name, f.get("strength", ""), str(len(points)), why,
-                           str(first["strength"]) if first else "none",
-                           cell(first["multiplier"]) if first else "",
+                           f"{first['strength']:g}" if first else "none",
+                           ", ".join(str(v) for v in first["steps"].values()) if first else "",
                            cell(first["utility_vs_retrain"]) if first else "",
                            cell(first["cost_vs_retrain"]) if first else "",
                            first.get("verdict") or "" if first else "",
