@@ -127,8 +127,7 @@ class AttackConfig:
     names: tuple[str, ...] = ("relearn", "quantize", "prompting", "sampling", "probe", "lens")
     relearn_protocols: tuple[str, ...] = ("a", "b", "c")  # a: other facts, b: other users, c: unrelated
     relearn_steps: tuple[int, ...] = (0, 10, 25, 50)  # measured after each of these many steps
-    relearn_lr: float = 1.0e-4  # used as is unless relearn_lr_candidates lists rates
-    # chosen per seed on the original (attacks/relearn.py calibrate); () uses relearn_lr
+    relearn_lr: float = 1.0e-4  # used as is when relearn_lr_candidates is () (else calibrate() picks per seed)
     relearn_lr_candidates: tuple[float, ...] = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3)
     relearn_tolerance: float = 0.05  # the most a rate may raise the original's held-out NLL (relative)
     relearn_batch_size: int = 4

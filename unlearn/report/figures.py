@@ -67,7 +67,9 @@ def write_figures(results: dict, out: Path) -> list[Path]:
                 fig.savefig(out / f"{name}.{ext}", dpi=200, metadata=metadata)
             plt.close(fig)
             made.append(out / f"{name}.png")
-        fig = _frontier(results)
+        from unlearn.report.frontier_figure import frontier_figure
+
+        fig = frontier_figure(results)
         if fig is not None:
             fig.tight_layout()
             for ext, metadata in (("png", None), ("pdf", {"CreationDate": None})):
@@ -75,41 +77,6 @@ def write_figures(results: dict, out: Path) -> list[Path]:
             plt.close(fig)
             made.append(out / "frontier.png")
     return made
-
-
-def _frontier(results: dict):
-    """Forget NLL against utility along each method's frontier walk (frontier.py), from the
-    original to where it stopped; the retrain replicates' range as a region, the null control
-    as a point, a star at each method's first indistinguishable point."""
-    frontier, models = results.get("frontier") or {}, results["models"]
-    x, y = "forget.nll", "utility.model_utility"
-    if not frontier or "original" not in models:
-        return None
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    reps = [r for per in (models.get("retrain", {}).get("replicates") or {}).values() for r in per
-            if x in r and y in r]
-    if reps:
-        xs, ys = [r[x] for r in reps], [r[y] for r in reps]
-        ax.add_patch(plt.Rectangle((min(xs), min(ys)), max(xs) - min(xs) or 1e-3, max(ys) - min(ys) or 1e-3,
-                                   color="0.8", alpha=0.6, label="retrain replicates"))
-    if "retrain_null" in models and x in models["retrain_null"]["metrics"]:
-        m = models["retrain_null"]["metrics"]
-        ax.plot([m[x]], [m.get(y)], marker="s", color="0.3", ls="none", label="null control")
-    start = models["original"]["metrics"]
-    for name, f in frontier.items():
-        pts = [(start.get(x), start.get(y))] + [(p.get("forget_nll"), p.get("utility")) for p in f.get("points") or []]
-        pts = [(a, b) for a, b in pts if a is not None and b is not None]
-        style = _style(name, models)
-        ax.plot([a for a, _ in pts], [b for _, b in pts], label=name, lw=1, **style)
-        first = f.get("first_indistinguishable")
-        if first and first.get("forget_nll") is not None:
-            ax.plot([first["forget_nll"]], [first["utility"]], marker="*", ms=10, color=style["color"], ls="none")
-    ax.plot([start.get(x)], [start.get(y)], marker="o", color="black", ls="none", label="original")
-    ax.set_xlabel("forget NLL (higher = less memorized)")
-    ax.set_ylabel("model utility")
-    ax.set_title("Removal frontier (star: first point the plain tests cannot tell from retrain)")
-    ax.legend(fontsize=6, ncol=2)
-    return fig
 
 
 def _tradeoff(models: dict):
