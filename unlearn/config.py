@@ -227,8 +227,16 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"command line: override '{item}' must look like key=value")
-        note_sources(nest(key, None), "command line", sources)
-        raw = merge(raw, nest(key, yaml.safe_load(value)))
+        if any(not part.strip() for part in key.split(".")):
+            raise ConfigError(f"command line: override '{item}' has an empty part in its key; "
+                              "write dotted keys like finetune.lr=1e-3")
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as err:  # malformed, or a tag such as !!python/object (safe_load refuses it)
+            raise ConfigError(f"command line: override '{item}' is not valid YAML ({str(err).splitlines()[0]}); "
+                              "quote a string, write a list as [a, b] and a mapping as {k: v}") from None
+        note_sources(nest(key, parsed), "command line", sources)  # the key and every key inside its value
+        raw = merge(raw, nest(key, parsed))
     return build_config(raw, sources)
 
 
