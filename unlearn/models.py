@@ -14,11 +14,15 @@ Weights are only ever read from safetensors; `trust_remote_code` is never set.
 from __future__ import annotations
 
 import importlib.metadata
+import json
+import logging
 import os
+import re
 import shutil
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 from transformers import PreTrainedTokenizerFast
 
@@ -138,20 +142,110 @@ def build_smollm2(cfg: Config, seed: int, out: Path) -> None:
 
 def build_pretrained(cfg: Config, seed: int, out: Path) -> None:
     """Any local folder or hub id the user names (safetensors only, no remote code)."""
-    model = AutoModelForCausalLM.from_pretrained(cfg.model.name, use_safetensors=True, dtype=torch.float32)
-    AutoTokenizer.from_pretrained(cfg.model.name).save_pretrained(out)
+    name = cfg.model.name
+    source = str(local_folder(name) or name)
+    if local_folder(name):
+        check_model_folder(name)
+    hub_log = logging.getLogger("huggingface_hub")
+    level = hub_log.level
+    hub_log.setLevel(logging.ERROR)  # its retry warnings would precede our one-line error
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source, use_safetensors=True, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError, KeyError, SafetensorError) as err:
+        raise ConfigError(f"model.name '{name}': {load_failure(name, err)}") from None
+    finally:
+        hub_log.setLevel(level)
+    tokenizer.save_pretrained(out)
     model.save_pretrained(out, safe_serialization=True)
 
 
+def load_failure(name: str, err: Exception) -> str:
+    """What went wrong loading model `name`, and what to do, in one line."""
+    text = str(err)
+    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    if local_folder(name):
+        return f"{local_folder(name)} could not be loaded as a model ({first})"
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on") and "connect" in text:
+        return ("offline mode is on (HF_HUB_OFFLINE) and the model is not in the local Hugging Face cache; "
+                "give a local model folder as model.name, or unset HF_HUB_OFFLINE and connect")
+    if "connect" in text or "offline" in text.lower() or "resolve" in text.lower():
+        return ("the Hugging Face hub is unreachable and the model is not in the local cache; set "
+                "HF_HUB_OFFLINE=1 and give a local model folder as model.name, or connect and retry")
+    if "safetensors" in text or ".bin" in text:
+        return ("the hub repository has no safetensors weights; only safetensors weights are loaded (pickle "
+                "weights can run code): convert them with save_pretrained(folder, safe_serialization=True) "
+                "and give that folder")
+    if "not a valid model identifier" in text or "does not exist" in text or "404" in text:
+        return "no such local folder, and no such model on the Hugging Face hub; check the name"
+    return first
+
+
 MODELS = {"tiny": build_tiny, "smollm2-135m": build_smollm2}
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+
+
+def local_folder(name: str) -> Path | None:
+    """The path `name` means when it names a local path rather than a hub id: anything that exists,
+    starts with '.', '/' or '~', or has a backslash or more than one '/'."""
+    path = Path(name).expanduser().absolute()
+    if path.exists() or name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1:
+        return path
+    return None
 
 
 def check_model_name(name: str, source: str = "config") -> None:
-    """Raise ConfigError unless `name` is registered, a local folder or a hub id."""
-    if name in MODELS or Path(name).is_dir() or "/" in name:
+    """Raise ConfigError unless `name` is registered, a local model folder or a hub id (org/model).
+    A local folder is checked here, without loading: config.json with a known model_type,
+    safetensors weights and tokenizer files."""
+    if name in MODELS:
+        return
+    if local_folder(name):
+        check_model_folder(name, source)
+        return
+    if HUB_ID.fullmatch(name):
         return
     raise ConfigError(f"{source}: unknown model '{name}' in model.name "
                       f"(valid: {', '.join(MODELS)}, a local folder or a hub id like org/model)")
+
+
+def check_model_folder(name: str, source: str = "config") -> None:
+    """A local model folder must hold config.json (a known model_type), *.safetensors and a tokenizer."""
+    from transformers import CONFIG_MAPPING
+
+    path = local_folder(name)
+    where = f"{source}: model.name '{name}'"
+    if not path.exists():
+        raise ConfigError(f"{where}: no such folder {path}; give a model folder (config.json, *.safetensors, "
+                          f"tokenizer files), a hub id like org/model, or one of {', '.join(MODELS)}")
+    if not path.is_dir():
+        raise ConfigError(f"{where}: {path} is a file, not a model folder; give the folder that holds "
+                          "config.json and the *.safetensors weights")
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise ConfigError(f"{where}: {path} is not a model folder (no config.json); save the model there with "
+                          "model.save_pretrained(folder, safe_serialization=True)")
+    try:
+        model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+    except (ValueError, AttributeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{where}: {config_file} is not a valid JSON object ({err}); save the model again "
+                          "with save_pretrained") from None
+    if model_type not in CONFIG_MAPPING:
+        raise ConfigError(f"{where}: {config_file} names model_type {model_type!r}, which transformers does not "
+                          "know; give a folder saved by save_pretrained for a causal language model")
+    if not any(path.glob("*.safetensors")):
+        pickles = sorted(p.name for pattern in PICKLE_WEIGHTS for p in path.glob(pattern))
+        if pickles:
+            raise ConfigError(f"{where}: {path} holds only pickle weights ({', '.join(pickles)}); only safetensors "
+                              "weights are loaded (pickle can run code): convert them with "
+                              "model.save_pretrained(folder, safe_serialization=True)")
+        raise ConfigError(f"{where}: {path} has no *.safetensors weights; save the model there with "
+                          "model.save_pretrained(folder, safe_serialization=True)")
+    if not any((path / f).is_file() for f in TOKENIZER_FILES):
+        raise ConfigError(f"{where}: {path} has no tokenizer ({', '.join(TOKENIZER_FILES)}); save it there with "
+                          "tokenizer.save_pretrained(folder)")
 
 
 def build_base(cfg: Config, seed: int, out: Path) -> None:
