@@ -202,6 +202,39 @@ def write_report(results: dict, run_dir: Path, name: str = "report.md") -> Path:
     return path
 
 
+RESULTS_KEYS = {"models": dict, "seeds": list, "meta": dict}  # what the report reads at the top level
+
+
+def read_results(run_dir: Path) -> dict:
+    """RUN_DIR/results.json, checked: valid JSON with the top-level keys the report reads; else a
+    ConfigError naming the file and how to get a good one (rerun the experiment into that folder)."""
+    from unlearn.config_parse import ConfigError
+
+    path = run_dir / "results.json"
+    again = f"rerun `unlearn run CONFIG --out {run_dir}` to write it again (finished stages are reused)"
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}); {again}") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno}); "
+                          f"{again}") from None
+    if not isinstance(results, dict):
+        raise ConfigError(f"{path}: the top level must be a JSON object, got {type(results).__name__}; {again}")
+    missing = [key for key in RESULTS_KEYS if key not in results]
+    if missing:
+        raise ConfigError(f"{path}: missing top-level key(s) {', '.join(missing)} (not written by `unlearn run`, "
+                          f"or damaged); {again}")
+    for key, kind in RESULTS_KEYS.items():
+        if not isinstance(results[key], kind):
+            raise ConfigError(f"{path}: '{key}' must be a JSON {'object' if kind is dict else 'array'}, got "
+                              f"{type(results[key]).__name__}; {again}")
+    bad = [name for name, entry in results["models"].items() if not isinstance(entry, dict)]
+    if bad:
+        raise ConfigError(f"{path}: models {', '.join(bad)} are not JSON objects; {again}")
+    return results
+
+
 def rebuild(run_dir: Path, publish: Path | None = None, scaling: list[Path] = ()) -> Path:
     """`unlearn report RUN_DIR [--publish DIR] [--scaling RUN ...]`: regenerate the report,
     figures/ and tables/ from results.json (and scaling/*.json), the verdicts recomputed from the
@@ -211,7 +244,7 @@ def rebuild(run_dir: Path, publish: Path | None = None, scaling: list[Path] = ()
     from unlearn.report.verdict import attack_power, settings, verdicts
     from unlearn.stages import write_json_atomic
 
-    results = json.loads((Path(run_dir) / "results.json").read_text())
+    results = read_results(Path(run_dir))
     fresh = verdicts(results["models"], **settings(results))
     power = attack_power(results["models"], **settings(results))
     out = Path(publish) if publish else Path(run_dir)
