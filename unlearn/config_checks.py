@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
+from pathlib import Path
 from typing import Callable
 
 from unlearn.config import METHOD_CONFIGS, AttackConfig, Config, DataConfig, TrainConfig
@@ -194,8 +195,17 @@ def _check_finite(obj, prefix: str, bad) -> None:
 
 def _check_source(d: DataConfig, bad) -> None:
     """Synthetic: enough users for a holdout, objectors in every round and members who stay.
-    Own corpus: the forget list is required (checked when the corpus is read)."""
+    Own corpus: the source and the forget list exist (their rows are checked when the corpus is read)."""
     if d.source != "synthetic":
+        if not d.source.strip() or not Path(d.source).exists():
+            bad("data.source", f"names {d.source!r}, which does not exist; give 'synthetic', a .jsonl or .csv "
+                               "file, or a datasets save_to_disk folder")
+        if not d.forget_users:
+            bad("data.forget_users", "must name a file of the objecting user ids, one per line: an own corpus "
+                                     f"(data.source {d.source}) needs it")
+        if not Path(d.forget_users).is_file():
+            bad("data.forget_users", f"names {d.forget_users!r}, which is not a file; give the file of objecting "
+                                     "user ids, one per line")
         return
     if d.forget_users is not None:
         bad("data.forget_users", "is only read for an own corpus (data.source a file or folder); "
