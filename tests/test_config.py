@@ -1,4 +1,5 @@
 """Config errors: each names the file, the key and the valid choices, and the CLI exits 2."""
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -7,6 +8,8 @@ import pytest
 
 from unlearn.cli import main
 from unlearn.config import ConfigError, load_config
+from unlearn.config_checks import RANGES, TRAIN_RANGES
+from unlearn.corpus import build_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "configs" / "experiments" / "smoke.yaml"
@@ -64,3 +67,55 @@ def test_cli_debug_shows_the_traceback():
     proc = subprocess.run([sys.executable, "-m", "unlearn", "run", str(SMOKE), "model.name=nope", "--debug"],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode != 0 and "Traceback" in proc.stderr and "nope" in proc.stderr
+
+
+def test_every_shipped_config_loads():
+    for path in sorted((ROOT / "configs").rglob("*.yaml")):
+        if path.parent.name != "methods":  # method files are fragments, merged under methods.<name>
+            load_config(path)
+
+
+@pytest.mark.parametrize("key", sorted(RANGES))
+def test_every_checked_size_and_fraction_rejects_minus_one(key):
+    with pytest.raises(ConfigError, match=rf"command line: '{re.escape(key)}' must .*got -1"):
+        load_config(SMOKE, [f"{key}=-1"])
+
+
+@pytest.mark.parametrize("prefix", ["finetune", "methods.ga", "methods.rmu"])
+@pytest.mark.parametrize("key", sorted(TRAIN_RANGES))
+def test_every_training_setting_is_checked_for_finetune_and_each_method(prefix, key):
+    with pytest.raises(ConfigError, match=rf"'{re.escape(prefix)}\.{key}' must .*got -1"):
+        load_config(SMOKE, [f"{prefix}.{key}=-1"])
+
+
+def test_n_users_names_the_smallest_count_that_works():
+    overrides = ["data.holdout_fraction=0.25", "data.objection_rounds=3"]
+    with pytest.raises(ConfigError, match=r"'data.n_users' is too small \(got 4\).*at least (\d+) here") as err:
+        load_config(SMOKE, [*overrides, "data.n_users=4"])
+    need = int(re.search(r"at least (\d+) here", str(err.value)).group(1))
+    cfg = load_config(SMOKE, [*overrides, f"data.n_users={need}"])  # that many do work
+    corpus = build_corpus(cfg.data, 0)
+    users = corpus.tables["users"].to_list()
+    assert any(u["group"] == "holdout" for u in users)
+    assert any(u["group"] == "member" and not u["objects"] for u in users)
+    assert {u["objection_round"] for u in users if u["objects"]} == {1, 2, 3}
+    with pytest.raises(ConfigError, match="too small"):
+        load_config(SMOKE, [*overrides, f"data.n_users={need - 1}"])
+
+
+def test_a_key_keeps_the_source_that_set_it(tmp_path):
+    """Errors name the layer that set the key: an override's nested value, a method's own file."""
+    with pytest.raises(ConfigError, match=r"^command line: 'data.posts_per_user'"):
+        load_config(SMOKE, ["data={posts_per_user: 0}"])
+    exp = tmp_path / "exp.yaml"
+    exp.write_text("methods:\n  npo:\n    beta: 0\n")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(exp))}: 'methods.npo.beta'"):
+        load_config(exp)
+    with pytest.raises(ConfigError, match=r"^command line: 'methods.graddiff.grid.alpha'"):
+        load_config(SMOKE, ["methods.graddiff.grid={alpha: [1, -1]}"])
+
+
+def test_override_values_stay_safe_yaml():
+    with pytest.raises(ConfigError, match=r"override 'name=!!python/object/apply:os.getcwd \[\]' is not valid YAML"):
+        load_config(SMOKE, ["name=!!python/object/apply:os.getcwd []"])
+    assert load_config(SMOKE, ["name=plain-name"]).name == "plain-name"

@@ -279,3 +279,48 @@ def test_own_corpus_errors(tmp_path, case, needle):
     cfg = DataConfig(source=str(source), forget_users=None if case == "no_list" else str(forget))
     with pytest.raises(CorpusError, match=re.escape(needle)):
         build_corpus(cfg, seed=0)
+
+
+def test_own_corpus_rows_are_normalised_and_ids_may_be_integers(tmp_path):
+    """Integer user and text ids become strings, a BOM is dropped, empty optional columns take
+    their defaults, and `group: member` is the same as none."""
+    rows = [{"user_id": 1, "text": "one", "text_id": 7}, {"user_id": "2", "text": "two", "group": "member", "lang": ""},
+            {"user_id": 3, "text": "three", "group": "holdout", "kind": "comment"}]
+    path = tmp_path / "own.jsonl"
+    path.write_text("\ufeff" + "".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (tmp_path / "forget.txt").write_text("1\n")
+    c = build_corpus(DataConfig(source=str(path), forget_users=str(tmp_path / "forget.txt")), seed=0)
+    assert c.texts["forget"]["text_id"] == ["7"] and c.texts["forget"]["user_id"] == ["1"]
+    assert c.texts["retain"].to_list()[0] | {"pii": [], "mentions": []} == {
+        "text_id": "t000001", "user_id": "2", "text": "two", "kind": "post", "lang": "unknown", "pii": [],
+        "canary_id": None, "mentions": []}
+    assert c.texts["holdout"]["kind"] == ["comment"]
+
+
+def test_own_corpus_errors_name_the_row_as_the_user_sees_it(tmp_path):
+    """CSV: the line a row ends on, header = line 1 (a quoted text may span lines); a datasets
+    folder: the row index."""
+    (tmp_path / "forget.txt").write_text("a\n")
+    csv_path = tmp_path / "own.csv"
+    csv_path.write_text('user_id,text\na,"two\nlines"\n\nb,ok\nc,"x"\n,orphan\n')
+    cfg = DataConfig(source=str(csv_path), forget_users=str(tmp_path / "forget.txt"))
+    with pytest.raises(CorpusError, match=r"own\.csv: line 7: 'user_id' is empty"):
+        build_corpus(cfg, seed=0)
+    import datasets
+
+    folder = tmp_path / "ds"
+    datasets.Dataset.from_list([{"user_id": "a", "text": "x"}, {"user_id": "b", "text": None}]).save_to_disk(str(folder))
+    with pytest.raises(CorpusError, match=r"ds: row 1: 'text' must be a string, got null"):
+        build_corpus(DataConfig(source=str(folder), forget_users=str(tmp_path / "forget.txt")), seed=0)
+
+
+def test_a_bad_own_row_anywhere_stops_the_build(tmp_path):
+    """Every row is checked, not only the first: the same defect at the first, a middle and the last row."""
+    (tmp_path / "forget.txt").write_text("a\n")
+    for at in (0, 2, len(OWN)):
+        rows = [json.dumps(r) for r in OWN]
+        rows.insert(at, json.dumps({"user_id": "z", "text": None}))
+        path = tmp_path / "own.jsonl"
+        path.write_text("\n".join(rows) + "\n")
+        with pytest.raises(CorpusError, match=rf"own\.jsonl: line {at + 1}: 'text' must be a string"):
+            build_corpus(DataConfig(source=str(path), forget_users=str(tmp_path / "forget.txt")), seed=0)

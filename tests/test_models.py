@@ -1,5 +1,6 @@
 """Base models: the tiny model and its membership-blind tokenizer, the bundled SmolLM2."""
 import importlib.metadata
+import re
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,48 @@ def test_second_conversion_keeps_the_first_finished_cache(tmp_path):
     (third / "model.safetensors").write_text("third")
     with pytest.raises(OSError):
         publish_folder(third, broken)
+
+
+def _small_model_folder(folder: Path) -> None:
+    """A two-layer Llama with a word-level tokenizer, saved as a user would (safetensors)."""
+    from tokenizers import Tokenizer, models
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    words = ["<pad>", "<s>", "</s>", "<unk>", "hello", "world"]
+    tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, "<unk>")),
+                                  bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>")
+    config = LlamaConfig(vocab_size=len(words), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=32)
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder, safe_serialization=True)
+    tok.save_pretrained(folder)
+
+
+def test_a_local_model_folder_is_checked_at_load_and_copied(tmp_path):
+    _small_model_folder(tmp_path / "mine")
+    cfg = load_config(SMOKE, [f"model.name={tmp_path / 'mine'}"])
+    build_base(cfg, 0, tmp_path / "base")
+    model, tok = load_model(tmp_path / "base")
+    assert model.config.num_hidden_layers == 2 and tok.convert_tokens_to_ids("world") == 5
+    (tmp_path / "mine" / "model.safetensors").rename(tmp_path / "mine" / "pytorch_model.bin")
+    with pytest.raises(ConfigError, match=r"only pickle weights \(pytorch_model\.bin\); only safetensors"):
+        load_config(SMOKE, [f"model.name={tmp_path / 'mine'}"])
+
+
+def test_a_model_folder_that_fails_to_load_is_a_config_error(tmp_path):
+    _small_model_folder(tmp_path / "mine")
+    cfg = load_config(SMOKE, [f"model.name={tmp_path / 'mine'}"])
+    weights = tmp_path / "mine" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated
+    with pytest.raises(ConfigError, match=rf"model.name '{re.escape(str(tmp_path))}/mine': .*could not be loaded"):
+        build_base(cfg, 0, tmp_path / "base")
+
+
+def test_a_hub_id_offline_says_how_to_go_on(tmp_path, monkeypatch):
+    """Tests run with HF_HUB_OFFLINE=1: a hub id not in the cache must say so in one line."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = load_config(SMOKE, ["model.name=no-such-org/no-such-model"])  # a hub id passes the config check
+    with pytest.raises(ConfigError, match=r"model.name 'no-such-org/no-such-model': offline mode is on "
+                                          r"\(HF_HUB_OFFLINE\).*give a local model folder"):
+        build_base(cfg, 0, tmp_path / "base")
+    assert not (tmp_path / "base").exists()
