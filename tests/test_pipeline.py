@@ -267,18 +267,18 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(smoke_run, tmp_path
            "--out", str(tmp_path)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while not list(tmp_path.glob(".retrain-*.tmp")) and time.time() < deadline:
+    while not list(tmp_path.glob(".retrain-*.tmp-*")) and time.time() < deadline:
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)  # the retrain stage has just begun: it takes seconds
     proc.wait()
-    assert list(tmp_path.glob(".retrain-*.tmp")) and not list(tmp_path.glob("retrain-*"))
+    assert list(tmp_path.glob(".retrain-*.tmp-*")) and not list(tmp_path.glob("retrain-*"))
     finished = {p.name: p.stat().st_mtime for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")}
     assert {n.split("-")[0] for n in finished} == {"corpus", "base", "pretrain", "original"}
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     for name, mtime in finished.items():  # finished stages were reused, not rebuilt
         assert (tmp_path / name).stat().st_mtime == mtime and f"[cached] {name}" in done.stderr
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert not list(tmp_path.glob(".*.tmp*"))
     resumed = json.loads((tmp_path / "results.json").read_text())
     plain = lambda metrics: {k: v for k, v in metrics.items() if not k.startswith("attacks.")}  # noqa: E731
     assert set(resumed["models"]) == set(reference["models"]) - {"sisa"}

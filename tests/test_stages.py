@@ -1,9 +1,14 @@
-"""Stage folders: cache hits, invalidation by key, atomic completion."""
+"""Stage folders: cache hits, invalidation by key, atomic completion, verification on reuse,
+stale temp folders, two processes building one stage, input digests."""
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
-from unlearn.stages import Stages, stage_hash, write_json_atomic
+from unlearn import stages as stages_module
+from unlearn.stages import Stages, content_digest, stage_hash, write_json_atomic
 from unlearn.train import make_accelerator
 
 
@@ -53,7 +58,7 @@ def test_failed_build_leaves_no_stage_and_the_next_run_starts_clean(tmp_path):
     calls = []
     final, _ = stages.run("original", {"seed": 0}, writer(calls))
     assert len(calls) == 1 and not (final / "half.txt").exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
 
 
 def test_write_json_atomic(tmp_path):
@@ -61,3 +66,108 @@ def test_write_json_atomic(tmp_path):
     write_json_atomic(path, {"a": 1})
     write_json_atomic(path, {"a": 2})
     assert json.loads(path.read_text()) == {"a": 2} and [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def fresh(tmp_path):
+    """A Stages as a new process would see it (nothing verified yet)."""
+    stages_module._VERIFIED.clear()
+    return Stages(tmp_path, make_accelerator(), log=quiet)
+
+
+def test_stage_json_records_size_and_checksum_of_every_file(tmp_path):
+    final, info = fresh(tmp_path).run("eval", {"seed": 0}, writer([], "abc"))
+    size, checksum = info["files"]["file.txt"]
+    assert size == 3 and checksum == stages_module.file_checksum(final / "file.txt") and len(checksum) == 32
+    assert "stage.json" not in info["files"]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "alter", "delete", "stage_json"])
+def test_a_damaged_stage_is_detected_named_and_rebuilt_to_the_same_files(tmp_path, damage, capsys):
+    calls = []
+    final, _ = fresh(tmp_path).run("eval", {"seed": 0}, writer(calls, "numbers 1.25"))
+    target = final / "file.txt"
+    if damage == "truncate":
+        target.write_text("numbers")
+    elif damage == "alter":
+        target.write_text("numbers 9.99")  # same size, other bytes
+    elif damage == "delete":
+        target.unlink()
+    else:
+        (final / "stage.json").write_text("{not json")
+    messages = []
+    stages_module._VERIFIED.clear()  # a later process
+    again, info = Stages(tmp_path, make_accelerator(), log=lambda m, **k: messages.append(m)).run(
+        "eval", {"seed": 0}, writer(calls, "numbers 1.25"))
+    assert again == final and len(calls) == 2 and target.read_text() == "numbers 1.25"
+    named = "stage.json" if damage == "stage_json" else "file.txt"
+    assert any(m.startswith("[damaged]") and named in m for m in messages), messages
+    stages_module._VERIFIED.clear()
+    assert fresh(tmp_path).run("eval", {"seed": 0}, writer(calls))[0] == final and len(calls) == 2  # now sound
+
+
+def test_an_intact_stage_is_verified_once_per_process(tmp_path, monkeypatch):
+    fresh(tmp_path).run("eval", {"seed": 0}, writer([]))
+    stages_module._VERIFIED.clear()
+    checked = []
+    real = stages_module.check_files
+    monkeypatch.setattr(stages_module, "check_files", lambda *a: checked.append(1) or real(*a))
+    for _ in range(3):
+        Stages(tmp_path, make_accelerator(), log=quiet).run("eval", {"seed": 0}, writer([]))
+    assert checked == [1]
+
+
+def test_a_stage_finished_by_an_older_version_gets_its_files_recorded(tmp_path):
+    final, info = fresh(tmp_path).run("eval", {"seed": 0}, writer([]))
+    del info["files"]
+    (final / "stage.json").write_text(json.dumps(info))
+    _, again = fresh(tmp_path).run("eval", {"seed": 0}, writer([]))
+    assert "files" in json.loads((final / "stage.json").read_text()) and "files" in again
+
+
+def test_temp_folders_of_dead_processes_are_removed_and_of_live_ones_kept(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    name = f"eval-{stage_hash({'stage': 'eval', 'seed': 0})}"
+    host = stages_module.socket.gethostname()
+    stale = tmp_path / f".{name}.tmp-{host}-{int(dead.stdout)}"
+    live = tmp_path / f".{name}.tmp-{host}-{os.getppid()}"  # pytest's parent: alive
+    old_style = tmp_path / f".{name}.tmp"
+    for folder in (stale, live, old_style):
+        folder.mkdir()
+        (folder / "half.txt").write_text("partial")
+    fresh(tmp_path).run("eval", {"seed": 0}, writer([]))
+    assert not stale.exists() and not old_style.exists() and live.exists()
+
+
+def test_two_processes_building_one_stage_share_the_first_finished_folder(tmp_path):
+    """The second builder finds the folder already there at its rename: it keeps the winner's."""
+    calls, messages = [], []
+    outer = Stages(tmp_path, make_accelerator(), log=lambda m, **k: messages.append(m))
+
+    def slow_build(out):
+        (out / "file.txt").write_text("loser")
+        other = Stages(tmp_path, make_accelerator(), log=quiet)  # meanwhile another process finishes it
+        other._pid = os.getpid() + 1  # its own temp folder, as another process's would be
+        other.run("eval", {"seed": 0}, writer(calls, "winner"))
+        return {"status": "ok"}
+
+    final, info = outer.run("eval", {"seed": 0}, slow_build)
+    assert (final / "file.txt").read_text() == "winner" and len(calls) == 1
+    assert info["files"]["file.txt"][0] == len("winner")
+    assert any(m.startswith("[shared]") for m in messages)
+    assert [p.name for p in tmp_path.iterdir()] == [final.name]  # the loser's temp folder is gone
+
+
+def test_content_digest_follows_the_bytes_not_the_path(tmp_path):
+    f = tmp_path / "forget.txt"
+    f.write_text("u1\nu2\n")
+    first = content_digest(f)
+    os.utime(f, (0, 0))
+    assert content_digest(f) == first  # touching is not editing
+    f.write_text("u1\nu3\n")
+    assert content_digest(f) != first
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    d1 = content_digest(folder)
+    (folder / "config.json").write_text("{ }")
+    assert content_digest(folder) != d1
