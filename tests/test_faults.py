@@ -330,6 +330,25 @@ CASES = [
      ["report", "{tmp}/run"], 2, "'models' must be a JSON object"),
     ("report_not_utf8", write("run/results.json", b'{"models": "\xff"}'), ["report", "{tmp}/run"], 2, "not UTF-8 text"),
     ("report_no_results", write("run/notes.txt", "x"), ["report", "{tmp}/run"], 2, "no results.json here"),
+    # --- output folders: never write into (or delete) a folder unlearn did not create
+    ("data_out_a_users_folder", both(write("mine/thesis.txt", "years"), write("mine/sub/data.csv", "a,b\n")),
+     ["data", SMOKE, "--out", "{tmp}/mine"], 2, "{tmp}/mine: --out names a folder unlearn did not create"),
+    ("run_out_a_users_folder", write("mine/thesis.txt", "years"), ["run", SMOKE, "--out", "{tmp}/mine"], 2,
+     "{tmp}/mine: --out names a folder unlearn did not create"),
+    ("frontier_out_a_users_folder", write("mine/thesis.txt", "years"), ["frontier", SMOKE, "--out", "{tmp}/mine"], 2,
+     "{tmp}/mine: --out names a folder unlearn did not create"),
+    ("sisa_check_out_a_users_folder", write("mine/thesis.txt", "years"), ["sisa-check", SMOKE, "--out", "{tmp}/mine"],
+     2, "{tmp}/mine: --out names a folder unlearn did not create"),
+    ("data_out_a_file", write("mine.txt", "years"), ["data", SMOKE, "--out", "{tmp}/mine.txt"], 2,
+     "{tmp}/mine.txt: --out names a file, not a folder"),
+    ("run_out_below_a_file", write("mine.txt", "years"), ["run", SMOKE, "--out", "{tmp}/mine.txt/run"], 2,
+     "{tmp}/mine.txt/run: cannot write the output folder"),
+    ("data_out_a_run_folder", both(write("r/.unlearn", '{"kind": "run"}'), write("r/results.json", "{}")),
+     ["data", SMOKE, "--out", "{tmp}/r"], 2, "{tmp}/r: --out names an unlearn run folder"),
+    ("run_out_a_corpus_folder", both(write("c/.unlearn", '{"kind": "corpus"}'), write("c/meta.json", "{}")),
+     ["run", SMOKE, "--out", "{tmp}/c"], 2, "{tmp}/c: --out names an unlearn corpus folder"),
+    ("report_publish_a_users_folder", both(write("run/results.json", "{}"), write("mine/thesis.txt", "years")),
+     ["report", "{tmp}/run", "--publish", "{tmp}/mine"], 2, "{tmp}/mine: --publish names a non-empty folder"),
 ]
 
 

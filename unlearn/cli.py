@@ -7,11 +7,14 @@
     unlearn bench [--out DIR] [--quick RESULTS] [--smollm2 RESULTS] [--no-smollm2]
 
 Bad configuration or input exits with code 2 and one line naming the file, key and choices;
-any other error exits 1 with one line. `--debug` shows the traceback instead.
+any other error exits 1 with one line. `--debug` shows the traceback instead. Ctrl-C (SIGINT) or
+SIGTERM stops cleanly: the stage being built is discarded, the finished ones are kept, and
+rerunning the same command resumes (exit 130 or 143).
 """
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -55,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:  # key=value overrides that came after an option
         args.overrides += extra
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         return COMMANDS[args.command](args)
     except ConfigError as err:
@@ -62,13 +66,34 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except (KeyboardInterrupt, Terminated) as err:
+        code, what = (143, "SIGTERM") if isinstance(err, Terminated) else (130, "SIGINT")
+        print(f"stopped by {what}: the stage being built was discarded, finished stages are kept; rerun the "
+              f"same command to resume", file=sys.stderr)
+        return code
     except Exception as err:  # noqa: BLE001 — one line for users, traceback with --debug
         from unlearn.corpus import CorpusError
+        from unlearn.pipeline import PipelineError
 
         if args.debug:
             raise
-        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
-        return 2 if isinstance(err, CorpusError) else 1
+        if isinstance(err, (CorpusError, PipelineError)):
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"error: {type(err).__name__}: {err} (an internal error: rerun with --debug for the traceback "
+              f"and report it)", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that the stage being built cleans up after itself."""
+
+
+def _terminated(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the cleanup must not be interrupted again
+    raise Terminated()
 
 
 def cmd_run(args) -> int:
@@ -97,10 +122,15 @@ def cmd_data(args) -> int:
     """Write the corpus for the config's first seed and print its summary."""
     from unlearn.corpus import build_corpus, save_corpus, summary
 
+    from unlearn.outdir import check, claim
+
     cfg = load_config(args.config, args.overrides)
     out = Path(args.out or Path("runs") / cfg.name / "corpus-data")
+    check(out, "corpus")  # before any work: a folder we did not write is never touched
     start = time.perf_counter()
     corpus = build_corpus(cfg.data, cfg.seeds[0])
+    if not args.out:  # runs/<name>/corpus-data: runs/<name> is the run folder of `unlearn run`
+        claim(Path("runs") / cfg.name, "run")
     save_corpus(corpus, out)
     print(summary(corpus))
     print(f"\nwritten to {out} in {time.perf_counter() - start:.1f} s (datasets.load_from_disk reads "
@@ -115,8 +145,11 @@ def cmd_report(args) -> int:
     path = Path(args.run_dir) / "results.json"
     if not path.is_file():
         raise ConfigError(f"{path}: no results.json here; run `unlearn run CONFIG --out {args.run_dir}` first")
-    print(rebuild(Path(args.run_dir), Path(args.publish) if args.publish else None,
-                  [Path(p) for p in args.scaling]))
+    publish = Path(args.publish) if args.publish else None
+    if publish is not None and publish.is_dir() and any(publish.iterdir()) and not (publish / "results.json").is_file():
+        raise ConfigError(f"{publish}: --publish names a non-empty folder that holds no published results.json; "
+                          "nothing was written. Give a new or empty folder, or an earlier --publish folder")
+    print(rebuild(Path(args.run_dir), publish, [Path(p) for p in args.scaling]))
     return 0
 
 

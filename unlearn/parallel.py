@@ -34,6 +34,7 @@ and its summed peak fell from 9.7 to 6.8 GiB.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -62,8 +63,9 @@ def measure_models(run, models: dict) -> dict:
     evals = {n: evaluate_stage(run, *models[n]) for n in alone}
     attacks = {n: attack_stage(run, *models[n][1:]) for n in alone if n in attacked}
     pooled = [n for n in unique if n not in alone]
-    with ProcessPoolExecutor(run.cfg.eval.workers, mp_context=context, initializer=_init,
-                             initargs=(run.cfg, str(run.stages.run_dir), run.seed)) as pool:
+    pool = ProcessPoolExecutor(run.cfg.eval.workers, mp_context=context, initializer=_init,
+                               initargs=(run.cfg, str(run.stages.run_dir), run.seed))
+    try:
         futures = {"eval": {n: pool.submit(_evaluate, *models[n]) for n in pooled},
                    "attack": {n: pool.submit(_attack, *models[n][1:]) for n in pooled if n in attacked}}
         for kind, done in (("eval", evals), ("attack", attacks)):
@@ -71,12 +73,26 @@ def measure_models(run, models: dict) -> dict:
                 result, record = future.result()
                 _merge(run.stages, record)
                 done[name] = result
+    except BaseException:  # an interrupt or a failed worker: stop the others now, not after their stage
+        _stop(pool)
+        raise
+    pool.shutdown()
     out = {}
     for name, (kind, folder, info) in models.items():  # shared folders and failed models: cache hits here
         out[name] = evals[name] if name in evals else evaluate_stage(run, kind, folder, info)
         if name in attacked:
             out[name]["attack_dir"] = attacks[name] if name in attacks else attack_stage(run, folder, info)
     return out
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Terminate the workers (their half-built stages are temp folders the next run removes)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # no public handle on them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=10)
 
 
 def _merge(stages, record: dict) -> None:
@@ -95,6 +111,7 @@ def _init(cfg, run_dir: str, seed: int) -> None:
     from unlearn.train import deterministic_mode, make_accelerator
 
     global _RUN
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
     torch.set_num_threads(1)
     deterministic_mode()  # glibc's default allocation, unlike the experiment (module docstring)
     freeze_long_lived()

@@ -21,15 +21,16 @@ from unlearn.methods import METHODS
 from unlearn.methods.stage import CURVE_EXAMPLES, unlearn_stage
 from unlearn.metrics.basic import nll
 from unlearn.measure import calibrate_relearning, compare, evaluate_stage, fold_reference
+from unlearn.outdir import held_run_folder
 from unlearn.memory import PeakMemory, freeze_long_lived, reuse_freed_memory
 from unlearn.parallel import measure_models
 from unlearn.pretrain import _nll_loss, pretrain
 from unlearn.metrics.evaluate import EvalPlan, make_plan
 from unlearn.metrics.scoring import score
-from unlearn.models import build_base, load_model
+from unlearn.models import MODELS, build_base, load_model
 from unlearn.results import assemble_results, run_record
 from unlearn.sequential import round_texts
-from unlearn.stages import Stages, write_json_atomic
+from unlearn.stages import Stages, content_digest, write_json_atomic
 from unlearn.train import deterministic_mode, make_accelerator, save_outcome, train
 from unlearn.tuning import RULE, describe, select, validation_indices, variants
 
@@ -41,15 +42,20 @@ def run_experiment(cfg: Config, run_dir: Path, config_path: str = "", debug: boo
                    overrides: list[str] = ()) -> dict:
     """Run every stage for every seed; write results.json and report.md; return the results.
     `config_path` and `overrides` are recorded so the report can state the command that reruns it."""
-    from unlearn.report import write_report
-
     start = time.perf_counter()
     deterministic_mode()
     reuse_freed_memory()
     freeze_long_lived()
     acc = make_accelerator()
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with held_run_folder(run_dir, acc):  # ours only, one run at a time (unlearn/outdir.py)
+        return _run(cfg, run_dir, acc, start, config_path, debug, overrides)
+
+
+def _run(cfg: Config, run_dir: Path, acc, start: float, config_path: str, debug: bool, overrides) -> dict:
+    """run_experiment's work, inside the held run folder."""
+    from unlearn.report import write_report
+
     stages = Stages(run_dir, acc)
     per_seed, seed_wall = {}, {}
     with PeakMemory() as memory:  # this process and its evaluation workers together
@@ -95,7 +101,9 @@ class SeedRun:
 
 def prepare(cfg: Config, seed: int, stages: Stages, acc) -> tuple[SeedRun, Path, dict]:
     """The corpus and base stages of one seed: (the seed's shared state, base folder, base info)."""
-    data_key = {"data": to_dict(cfg.data), "seed": seed, "generator": GENERATOR_VERSION}
+    inputs = input_digests(cfg)
+    data_key = {"data": to_dict(cfg.data), "seed": seed, "generator": GENERATOR_VERSION,
+                **({"inputs": inputs["data"]} if inputs["data"] else {})}
     corpus_dir, _ = stages.run("corpus", data_key, lambda out: _corpus_stage(cfg, seed, out, acc))
     corpus = load_corpus(corpus_dir / "corpus")
     exclude = (validation_indices(len(corpus.texts["forget"]), len(corpus.texts["retain"]),
@@ -104,8 +112,10 @@ def prepare(cfg: Config, seed: int, stages: Stages, acc) -> tuple[SeedRun, Path,
     run.plan = make_plan(corpus, corpus.texts, exclude, cfg.eval, seed)
     bseed = base_seed(cfg, seed)
     base_key = {"model": to_dict(cfg.model), "seed": bseed,
-                **({"tokenizer_data": {"data": to_dict(cfg.data), "generator": GENERATOR_VERSION}}
-                   if cfg.model.name == "tiny" else {})}
+                **({"tokenizer_data": {"data": to_dict(cfg.data), "generator": GENERATOR_VERSION,
+                                       **({"inputs": inputs["data"]} if inputs["data"] else {})}}
+                   if cfg.model.name == "tiny" else {}),
+                **({"inputs": inputs["model"]} if inputs["model"] else {})}
     base_dir, base = stages.run("base", base_key, lambda out: _base_stage(cfg, bseed, out, acc))
     if cfg.model.name == "tiny" and cfg.model.pretrain_users > 0:
         base_dir, base = pretrain(cfg, bseed, stages, acc, base_dir)
@@ -113,6 +123,18 @@ def prepare(cfg: Config, seed: int, stages: Stages, acc) -> tuple[SeedRun, Path,
             raise PipelineError(f"pretrain: {base['status']}: {base.get('message')}; lower finetune.lr or "
                                 "set model.pretrain_users: 0")
     return run, base_dir, base
+
+
+def input_digests(cfg: Config) -> dict[str, dict[str, str]]:
+    """Content digests of the input files the stages read, by reader: "data" (the corpus stage, and
+    the tiny model's tokenizer: an own corpus and its forget list) and "model" (the base stage: a
+    local model folder). Stage keys hold them, so an edited file rebuilds exactly its readers."""
+    data = {key: content_digest(Path(path)) if Path(path).exists() else "missing"
+            for key, path in (("data.source", cfg.data.source), ("data.forget_users", cfg.data.forget_users))
+            if path and not (key == "data.source" and path == "synthetic")}
+    local = Path(cfg.model.name).expanduser()
+    model = {"model.name": content_digest(local)} if cfg.model.name not in MODELS and local.is_dir() else {}
+    return {"data": data, "model": model}
 
 
 def base_seed(cfg: Config, seed: int) -> int:

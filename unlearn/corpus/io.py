@@ -2,7 +2,9 @@
 
 Layout of a saved corpus: `texts/` and `tables/` (DatasetDict.save_to_disk) and `meta.json`.
 Saving is atomic: everything is written into a temporary sibling folder that is then renamed
-into place, so a killed run never leaves a half-written corpus behind.
+into place, so a killed run never leaves a half-written corpus behind. An existing folder is
+replaced only if it is a corpus folder written by us (unlearn/outdir.py); any other non-empty
+folder is refused before anything is written.
 """
 from __future__ import annotations
 
@@ -19,8 +21,11 @@ from unlearn.corpus.tables import Corpus
 
 
 def save_corpus(corpus: Corpus, out_dir: Path) -> None:
-    """Write `corpus` to `out_dir` atomically, replacing an existing corpus there."""
+    """Write `corpus` to `out_dir` atomically, replacing an existing corpus there (only a corpus)."""
+    from unlearn.outdir import MARKER, claim
+
     out_dir = Path(out_dir)
+    claim(out_dir, "corpus")  # refuses a non-empty folder we did not write
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
     old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
@@ -36,6 +41,7 @@ def save_corpus(corpus: Corpus, out_dir: Path) -> None:
     finally:
         if bars:
             datasets.enable_progress_bars()
+    (tmp / MARKER).write_text(json.dumps({"kind": "corpus"}) + "\n")
     (tmp / "meta.json").write_text(json.dumps(corpus.meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
                                    encoding="utf-8")
     # A folder cannot be renamed onto a non-empty folder: move the old one aside first.

@@ -75,7 +75,7 @@ def with_retrain_cost(info: dict, retrain_info: dict) -> dict:
 def check_sisa(cfg: Config, run_dir: Path) -> list[dict]:
     """Per seed: the SISA after the last deletion vs one trained from scratch on the remaining
     users with the same seeds (stage sisa-scratch). Every other stage is reused from the run."""
-    from unlearn.pipeline import prepare  # late import: the pipeline imports this module
+    from unlearn.outdir import held_run_folder
     from unlearn.stages import Stages
     from unlearn.memory import freeze_long_lived, reuse_freed_memory
     from unlearn.train import deterministic_mode, make_accelerator
@@ -84,7 +84,14 @@ def check_sisa(cfg: Config, run_dir: Path) -> list[dict]:
     reuse_freed_memory()
     freeze_long_lived()
     acc = make_accelerator()
-    stages = Stages(Path(run_dir), acc)
+    with held_run_folder(Path(run_dir), acc):
+        return _check(cfg, Stages(Path(run_dir), acc), acc)
+
+
+def _check(cfg: Config, stages, acc) -> list[dict]:
+    """check_sisa's work, inside the held run folder."""
+    from unlearn.pipeline import prepare  # late import: the pipeline imports this module
+
     out = []
     for seed in cfg.seeds:
         run, base_dir, _ = prepare(cfg, seed, stages, acc)
