@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 CONFIG ?= configs/experiments/quick.yaml
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test test-faults bench clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,10 @@ run: setup
 
 test: setup
 	$(VENV)/bin/python -m pytest -q
+
+# the fault tier: bad inputs, interrupts, kills, damaged stages, two runs into one folder (~5 min)
+test-faults: setup
+	$(VENV)/bin/python -m pytest -q -m faults
 
 bench: setup
 	$(VENV)/bin/unlearn bench

@@ -157,6 +157,11 @@ def test_editing_an_input_file_rebuilds_exactly_the_stages_that_read_it(tmp_path
     assert corpus and (run_dir / corpus[0] / "corpus" / "meta.json").is_file()
     assert edited["corpus"] != first["corpus"] and edited["base"] != first["base"]  # the tiny tokenizer reads it
     assert len(stages.built) == 2
+    with source.open("a") as f:  # one more post in the corpus file
+        f.write(json.dumps({"user_id": "u5", "text": "one more post about the weather"}) + "\n")
+    more, stages = stages_now()
+    assert more["corpus"] not in (first["corpus"], edited["corpus"]) and len(stages.built) == 2
+    edited = more
     # a local model folder: its content is the base stage's input, the corpus does not read it
     model_dir = tmp_path / "my-model"
     (run_dir / edited["base"] / "model").rename(model_dir)

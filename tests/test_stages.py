@@ -81,7 +81,7 @@ def test_stage_json_records_size_and_checksum_of_every_file(tmp_path):
     assert "stage.json" not in info["files"]
 
 
-@pytest.mark.parametrize("damage", ["truncate", "alter", "delete", "stage_json"])
+@pytest.mark.parametrize("damage", ["truncate", "alter", "delete", "stage_json", "no_stage_json"])
 def test_a_damaged_stage_is_detected_named_and_rebuilt_to_the_same_files(tmp_path, damage, capsys):
     calls = []
     final, _ = fresh(tmp_path).run("eval", {"seed": 0}, writer(calls, "numbers 1.25"))
@@ -92,14 +92,16 @@ def test_a_damaged_stage_is_detected_named_and_rebuilt_to_the_same_files(tmp_pat
         target.write_text("numbers 9.99")  # same size, other bytes
     elif damage == "delete":
         target.unlink()
-    else:
+    elif damage == "stage_json":
         (final / "stage.json").write_text("{not json")
+    else:
+        (final / "stage.json").unlink()  # a stage folder without stage.json used to block every rerun
     messages = []
     stages_module._VERIFIED.clear()  # a later process
     again, info = Stages(tmp_path, make_accelerator(), log=lambda m, **k: messages.append(m)).run(
         "eval", {"seed": 0}, writer(calls, "numbers 1.25"))
     assert again == final and len(calls) == 2 and target.read_text() == "numbers 1.25"
-    named = "stage.json" if damage == "stage_json" else "file.txt"
+    named = "stage.json" if "stage_json" in damage else "file.txt"
     assert any(m.startswith("[damaged]") and named in m for m in messages), messages
     stages_module._VERIFIED.clear()
     assert fresh(tmp_path).run("eval", {"seed": 0}, writer(calls))[0] == final and len(calls) == 2  # now sound

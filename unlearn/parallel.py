@@ -34,6 +34,7 @@ and its summed peak fell from 9.7 to 6.8 GiB.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -112,6 +113,7 @@ def _init(cfg, run_dir: str, seed: int) -> None:
 
     global _RUN
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
+    signal.signal(signal.SIGTERM, _stopped)  # ... with SIGTERM: discard the stage being built, then exit
     torch.set_num_threads(1)
     deterministic_mode()  # glibc's default allocation, unlike the experiment (module docstring)
     freeze_long_lived()
@@ -124,6 +126,31 @@ def _init(cfg, run_dir: str, seed: int) -> None:
     _RUN = prepare(cfg, seed, Stages(Path(run_dir), acc, log=log), acc)[0]
 
 
+class _Stopped(BaseException):
+    """The parent terminated this worker in the middle of a stage."""
+
+
+_BUSY = False  # whether the worker is inside a stage (else SIGTERM exits at once)
+
+
+def _stopped(signum, frame):
+    if _BUSY:
+        raise _Stopped()  # Stages.run removes its temp folder on the way up
+    os._exit(143)
+
+
+def _busy(fn, *args):
+    """Run one task; a SIGTERM during it ends the process once the stage has cleaned up."""
+    global _BUSY
+    _BUSY = True
+    try:
+        return fn(*args)
+    except _Stopped:
+        os._exit(143)
+    finally:
+        _BUSY = False
+
+
 def _fresh_record() -> None:
     _RUN.stages.hits, _RUN.stages.built, _RUN.stages.wall_s = [], [], {}
 
@@ -134,9 +161,9 @@ def _record() -> dict:
 
 def _evaluate(kind, folder, info) -> tuple[dict, dict]:
     _fresh_record()
-    return evaluate_stage(_RUN, kind, Path(folder), info), _record()
+    return _busy(evaluate_stage, _RUN, kind, Path(folder), info), _record()
 
 
 def _attack(folder, info) -> tuple[str, dict]:
     _fresh_record()
-    return attack_stage(_RUN, Path(folder), info), _record()
+    return _busy(attack_stage, _RUN, Path(folder), info), _record()

@@ -171,6 +171,13 @@ class Stages:
     def _reuse(self, final: Path) -> dict | None:
         """The finished stage's stage.json, or None if it must be built (absent or damaged)."""
         if not (final / "stage.json").is_file():
+            if final.is_dir():  # never published so (the rename carries stage.json): a leftover, e.g. copied in part
+                self.say(f"[damaged] {final} has no stage.json: rebuilding it")
+                if self.acc.is_main_process:
+                    aside = final.with_name(f".{final.name}.damaged-{os.getpid()}")
+                    os.replace(final, aside)
+                    shutil.rmtree(aside, ignore_errors=True)
+                self.acc.wait_for_everyone()
             return None
         try:
             info = json.loads((final / "stage.json").read_text())
