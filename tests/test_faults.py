@@ -347,6 +347,8 @@ CASES = [
      ["data", SMOKE, "--out", "{tmp}/r"], 2, "{tmp}/r: --out names an unlearn run folder"),
     ("run_out_a_corpus_folder", both(write("c/.unlearn", '{"kind": "corpus"}'), write("c/meta.json", "{}")),
      ["run", SMOKE, "--out", "{tmp}/c"], 2, "{tmp}/c: --out names an unlearn corpus folder"),
+    ("bench_out_a_users_folder", write("mine/thesis.txt", "years"), ["bench", "--out", "{tmp}/mine", "--no-smollm2"], 2,
+     "{tmp}/mine: --out names a non-empty folder that holds no earlier benchmark results.json"),
     ("report_publish_a_users_folder", both(write("run/results.json", "{}"), write("mine/thesis.txt", "years")),
      ["report", "{tmp}/run", "--publish", "{tmp}/mine"], 2, "{tmp}/mine: --publish names a non-empty folder"),
 ]

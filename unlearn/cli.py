@@ -176,6 +176,10 @@ def cmd_bench(args) -> int:
     (the table says which) so the figures are always written."""
     from unlearn.bench import run_bench, table, write
 
+    out = Path(args.out)
+    if out.is_dir() and any(out.iterdir()) and not (out / "results.json").is_file():
+        raise ConfigError(f"{out}: --out names a non-empty folder that holds no earlier benchmark results.json; "
+                          "nothing was written. Give a new or empty folder")
     quick = Path(args.quick) if args.quick else Path("experiments/quick/results.json")
     results = run_bench(quick, Path(args.smollm2), with_smollm2=not args.no_smollm2)
     write(results, Path(args.out))
