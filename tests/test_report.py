@@ -61,7 +61,35 @@ def test_exports_in_every_format(tmp_path):
     assert r"\textbf{suppressed}" in tex and r"\toprule" in tex and "**" not in tex
     assert r"forget MIA AUC $\cdot$" in (tmp_path / "main.tex").read_text()
     data = json.loads((tmp_path / "tables.json").read_text())
-    assert data["cost"]["columns"][0] == "model" and ["sisa", "exact", "40.0", "10", "1.25×", "–", "0.143"] in data["cost"]["rows"]
+    assert data["cost"]["columns"][:3] == ["model", "kind", "wall_s"]
+    assert ["sisa", "exact", 40.0, 10, 1.25, None, 0.01 / 0.07] in data["cost"]["rows"]
+    assert "| sisa | exact | 40.0 | 10 | 1.25× | – | 0.143 |" in (tmp_path / "cost.md").read_text()
+
+
+def test_csv_and_json_tables_carry_the_numbers_of_results_json(tmp_path):
+    results = _results()
+    export(results, tmp_path)
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "main.csv").read_text())))
+    assert [r["model"] for r in rows] == list(results["models"])
+    for row in rows:  # every metric as value, lo, hi; floats at full precision, empty without an interval
+        m = results["models"][row["model"]]
+        for key in ("forget.mia_loss_auc", "utility.model_utility", "retain.nll"):
+            assert float(row[key]) == m["metrics"][key]
+            ci = m["ci"].get(key)
+            assert [row[f"{key}_lo"], row[f"{key}_hi"]] == ([repr(ci[0]), repr(ci[1])] if ci else ["", ""])
+        assert float(row["wall_s"]) == m["cost"]["wall_s"] and "**" not in row["forget.mia_loss_auc"]
+        assert row["forget.nll"] == row["forget.nll_lo"] == ""  # no such metric in these results
+    assert float(rows[3]["forget.mia_loss_auc_lo"]) == 0.80 - 0.05  # ga
+    main = json.loads((tmp_path / "tables.json").read_text())["main"]
+    npo = dict(zip(main["columns"], main["rows"][-1]))
+    assert npo["model"] == "npo" and npo["utility.model_utility"] == 0.06 and npo["forget.nll_lo"] is None
+    assert npo["forget.mia_loss_auc_hi"] == 0.42 + 0.05 and npo["forget_quality"] == 0.5  # the combined KS p
+    assert "| **0.420 [0.370, 0.470]** |" in (tmp_path / "main.md").read_text()  # people still read intervals
+    attacks = list(csv.DictReader(io.StringIO((tmp_path / "attacks.csv").read_text())))
+    ga = next(r for r in attacks if r["model"] == "ga")
+    assert float(ga["relearn.level_vs_retrain"]) == -3.0 - (-3.0) and 0 < float(ga["relearn.level_vs_retrain_p_adjusted"]) <= 1
+    verdict = list(csv.DictReader(io.StringIO((tmp_path / "verdict.csv").read_text())))
+    assert {r["model"]: (r["verdict"], r["verdict_over_unlearned"]) for r in verdict}["npo"] == ("suppressed", "False")
 
 
 def test_answer_to_the_claim_names_each_outcome_with_its_cost():

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from unlearn.config_parse import ConfigError
 from unlearn.memory import peak_rss
-from unlearn.report.tables import Table, cell, run_command
+from unlearn.report.tables import Table, cell, number, run_command
 
 FOLDER = "scaling"
 
@@ -105,7 +105,9 @@ def scaling_table(main: dict, out: Path) -> Table:
     """The table (module docstring); no rows unless out/scaling holds another run."""
     runs = collect(main, out)
     table = Table(["forget fraction", "objectors", "model", "verdict", "forget MIA AUC", "forget quality",
-                   "model utility", "wall s", "÷ retrain's wall"])
+                   "model utility", "wall s", "÷ retrain's wall"],
+                  keys=["forget_fraction", "objectors", "model", "verdict", "forget.mia_loss_auc", "forget_quality",
+                        "utility.model_utility", "wall_s", "wall_vs_retrain"])
     if not runs:
         return table
     from unlearn.report.verdict import settings, verdicts
@@ -119,12 +121,12 @@ def scaling_table(main: dict, out: Path) -> Table:
             if m["kind"] not in ("retrain", "exact") and name not in verdict:
                 continue
             wall = m["cost"]["wall_s"]
-            share = f"{wall / retrain:.3f}" if retrain and m["kind"] != "retrain" else "–"
-            table.rows.append([f"{fraction:g}", "–" if n is None else str(n), name,
+            share = wall / retrain if retrain and m["kind"] != "retrain" else None
+            table.rows.append([number(fraction, f"{fraction:g}"), number(n, "–" if n is None else str(n)), name,
                                verdict.get(name, {}).get("verdict", "–") if m["status"] == "ok" else m["status"],
                                *(cell(m["metrics"].get(k)) for k in ("forget.mia_loss_auc", "forget_quality",
                                                                       "utility.model_utility")),
-                               f"{wall:.1f}", share])
+                               number(wall, f"{wall:.1f}"), number(share, "–" if share is None else f"{share:.3f}")])
     seeds = {f"{f:g}": r["seeds"] for f, r in runs}
     differ = differences(runs)
     table.caption = ("The same experiment at each forget fraction (mean over seeds " + str(seeds) + "); wall s = making "

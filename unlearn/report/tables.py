@@ -3,6 +3,8 @@ results.json alone, and rendered as Markdown, CSV or LaTeX (`export` writes ever
 format). The tables that read the verdicts are in report/verdict_tables.py.
 
 Cells are strings; `**x**` marks a highlighted cell (Markdown bold, LaTeX \\textbf, plain in CSV).
+Cells that show numbers are `Value`s (report/table.py): CSV and JSON carry the numbers themselves,
+a metric with its interval as `<key>`, `<key>_lo`, `<key>_hi`.
 In the main table the approximate method closest to retrain in each column judged against
 retrain (·) is highlighted, and for columns where more is better (↑) or less is better (↓) the
 best approximate method; exact, reference and base rows are never highlighted.
@@ -13,7 +15,7 @@ import json
 from pathlib import Path
 
 from unlearn.report import verdict as judging
-from unlearn.report.table import Table, cell  # noqa: F401 (re-exported)
+from unlearn.report.table import Table, Value, bold, cell, number  # noqa: F401 (re-exported)
 from unlearn.report.verdict_tables import attack_table, reference_table, verdict_table
 
 # (key, header, arrow): ↑ = higher is better for the user of the model, ↓ = lower is better,
@@ -55,6 +57,7 @@ def main_table(results: dict) -> Table:
     """One row per model: the key metrics with their 95% intervals, status and wall time."""
     models = results["models"]
     table = Table(["model", "kind", "status"] + [f"{h} {a}" for _, h, a in COLUMNS] + ["wall s"],
+                  keys=["model", "kind", "status"] + [key for key, _, _ in COLUMNS] + ["wall_s"],
                   caption="Key metrics with 95% intervals; retrain = the mean of its replicates (the reference), "
                           "retrain_null = one more replicate judged like a method; · judged against retrain (closer "
                           "is better), ↑/↓ higher/lower is better; bold: the best approximate method per column. "
@@ -66,12 +69,12 @@ def main_table(results: dict) -> Table:
         for key, _, _ in COLUMNS:
             if key == "forget_quality":  # the p-value the verdict uses (none for the reference itself)
                 p = judging.combined_ks(m) if m["kind"] != "retrain" else None
-                text = "–" if p is None else f"{p:.2g}"
-                cells.append(f"**{text}**" if best[key] == name else text)
+                text = number(p, "–" if p is None else f"{p:.2g}")
+                cells.append(bold(text) if best[key] == name else text)
                 continue
             text = cell(m["metrics"].get(key), (m.get("ci") or {}).get(key))
-            cells.append(f"**{text}**" if best[key] == name else text)
-        table.rows.append(cells + [f"{m['cost']['wall_s']:.1f}"])
+            cells.append(bold(text) if best[key] == name else text)
+        table.rows.append(cells + [number(m["cost"]["wall_s"], f"{m['cost']['wall_s']:.1f}")])
     return table
 
 
@@ -90,6 +93,7 @@ def chatbot_table(results: dict) -> Table:
     if not any("forget.qa_accuracy" in m["metrics"] for m in models.values()):
         return Table([])
     table = Table(["model", "kind"] + [f"objecting users: {h}" for _, h in CHATBOT] + [h for _, h in CHATBOT_BESIDE],
+                  keys=["model", "kind"] + [k for k, _ in CHATBOT + CHATBOT_BESIDE],
                   caption="What the chatbot says about the objecting users: each question about a fact the user "
                           "stated (and no other member did) asked in the assistant template, the greedy answer "
                           "classified as correct, fabricated (a well-formed value of the asked kind that is not the "
@@ -112,6 +116,8 @@ def chatbot_kinds_table(results: dict) -> Table:
     kinds = sorted({k.split("_k_", 1)[1] for m in models.values() for k in m["metrics"]
                     if k.startswith("forget.qa_accuracy_k_")})
     table = Table(["fact", "original: correct", "retrain: correct", "original, never-seen users: fabricated"],
+                  keys=["fact", "original.forget.qa_accuracy", "retrain.forget.qa_accuracy",
+                        "original.holdout.qa_fabricated"],
                   caption="What the chatbot says about the objecting users, per fact kind (mean over seeds): their "
                           "questions answered with the true value by the original and by retrain, and the share of "
                           "questions about users the model never saw (holdout) that the original answers with an "
@@ -134,7 +140,8 @@ def all_metrics_table(results: dict) -> Table:
     table = Table(["metric"] + names, caption="Every metric, point values (mean over seeds).")
     for key in keys:
         mark = {True: " (↑ mem.)", False: " (↓ mem.)"}.get(direction(key), "")
-        table.rows.append([key + mark] + [cell(results["models"][n]["metrics"].get(key)) for n in names])
+        table.rows.append([Value(key + mark, (("", key), ("_higher_is_memorized", direction(key))))]
+                          + [cell(results["models"][n]["metrics"].get(key)) for n in names])
     return table
 
 
@@ -158,24 +165,29 @@ def cost_table(results: dict) -> Table:
     utility0 = models.get("original", {}).get("metrics", {}).get("utility.model_utility")
     table = Table(["model", "kind", "wall s", "steps", "speed-up vs retrain", "speed-up vs full SISA",
                    "model utility ÷ original's"],
+                  keys=["model", "kind", "wall_s", "steps", "speedup_vs_retrain", "speedup_vs_full_sisa",
+                        "utility_vs_original"],
                   caption="Cost of making each model (evaluation and attacks excluded); for sisa the deletion.")
     for name, m in models.items():
         if name == "base":
             continue
         cost, utility = m["cost"], m["metrics"].get("utility.model_utility")
-        wall = cost["wall_s"]
+        wall, sisa = cost["wall_s"], cost.get("speedup_vs_full_sisa")
         speedup = cost.get("speedup_vs_retrain", retrain / wall if retrain and wall > 0 else None)
+        speedup = speedup if m["kind"] != "original" else None
+        share = utility / utility0 if utility is not None and utility0 else None
         table.rows.append([
-            name, m["kind"], f"{wall:.1f}", str(cost.get("steps", 0)),
-            f"{speedup:.2f}×" if speedup is not None and m["kind"] != "original" else "–",
-            f"{cost['speedup_vs_full_sisa']:.2f}×" if "speedup_vs_full_sisa" in cost else "–",
-            f"{utility / utility0:.3f}" if utility is not None and utility0 else "–"])
+            name, m["kind"], number(wall, f"{wall:.1f}"), number(cost.get("steps", 0), str(cost.get("steps", 0))),
+            number(speedup, "–" if speedup is None else f"{speedup:.2f}×"),
+            number(sisa, "–" if sisa is None else f"{sisa:.2f}×"),
+            number(share, "–" if share is None else f"{share:.3f}")])
     return table
 
 
 def tuning_table(results: dict) -> Table:
     """Every tuned method's grid per seed: the variant, its validation scores, the choice."""
-    table = Table(["method", "seed", "variant", "status", "val forget NLL", "val retain NLL", "chosen"])
+    table = Table(["method", "seed", "variant", "status", "val forget NLL", "val retain NLL", "chosen"],
+                  keys=["method", "seed", "variant", "status", "val_forget_nll", "val_retain_nll", "chosen"])
     rules = set()
     for name, m in results["models"].items():
         for seed, record in (m.get("tuning") or {}).items():
@@ -194,13 +206,15 @@ def frontier_table(results: dict) -> Table:
     """Per method, the cheapest point no plain test tells from the retrain reference (frontier.py),
     or where and why its walk stopped."""
     table = Table(["method", "strength axis", "points judged", "stopped by", "first indistinguishable (× own steps)",
-                   "steps per seed", "utility vs retrain", "cost vs retrain", "verdict there", "last point separated by"])
+                   "steps per seed", "utility vs retrain", "cost vs retrain", "verdict there", "last point separated by"],
+                  keys=["method", "strength_axis", "points_judged", "stopped_by", "first_indistinguishable_strength",
+                        "steps_per_seed", "utility_vs_retrain", "cost_vs_retrain", "verdict", "last_separated_by"])
     for name, f in (results.get("frontier") or {}).items():
         first, points = f.get("first_indistinguishable"), f.get("points") or []
         last = points[-1] if points else {}
         why = f["stopped_by"] + (f": {f['collapse']}" if f.get("collapse") else "")
-        table.rows.append([name, f.get("strength", ""), str(len(points)), why,
-                           f"{first['strength']:g}" if first else "none",
+        table.rows.append([name, f.get("strength", ""), number(len(points), str(len(points))), why,
+                           number(first["strength"], f"{first['strength']:g}") if first else number(None, "none"),
                            ", ".join(str(v) for v in first["steps"].values()) if first else "",
                            cell(first["utility_vs_retrain"]) if first else "",
                            cell(first["cost_vs_retrain"]) if first else "",

@@ -4,13 +4,14 @@ reference table (retrain's spread, the margins, each measurement's power) and th
 from __future__ import annotations
 
 from unlearn.report import verdict as judging
-from unlearn.report.table import Table
+from unlearn.report.table import Table, Value, number
 
 
 def verdict_table(results: dict) -> Table:
     """Per judged model (the null control first): the verdict, per seed, why, and each test in
     the family with its effect, interval, direction and Holm-adjusted p (report/verdict.py)."""
     table = Table(["model", "verdict", "per seed", "why", "tests (✗ separates, ≈ shown equivalent, ? neither)"],
+                  keys=["model", "verdict", "per_seed", "why", "tests"],
                   caption="Verdict per model against the retrain reference distribution (report/verdict.py): "
                           "effect = the model minus the reference mean, 95% interval; p = Holm-adjusted over the "
                           "model's family; ≈ = within the equivalence margin (TOST). The null control "
@@ -22,7 +23,9 @@ def verdict_table(results: dict) -> Table:
         tests = [_test_cell(p) for p in v.get("parts", [])]
         word = f"**{v['verdict']}**" + (" (over-unlearned)" if v.get("over_unlearned") else "")
         seeds = ", ".join(f"{s}: {x['verdict']}" for s, x in (v.get("per_seed") or {}).items())
-        table.rows.append([name + (" (null control)" if name == "retrain_null" else ""), word, seeds or "–",
+        table.rows.append([Value(name + (" (null control)" if name == "retrain_null" else ""), (("", name),)),
+                           Value(word, (("", v["verdict"]), ("_over_unlearned", bool(v.get("over_unlearned"))))),
+                           seeds or "–",
                            v["reason"], "; ".join(tests) or "–"])
     return table
 
@@ -49,19 +52,24 @@ def reference_table(results: dict) -> Table:
     plan = judging.power_plan(results["models"], **settings)
     table = Table(["measurement", "retrain mean", "retrain SD (df)", "margin ±", "original − retrain (p)",
                    "in the verdict"],
+                  keys=["measurement", "retrain_mean", "retrain_sd", "margin", "original_minus_retrain", "in_the_verdict"],
                   caption=f"The retrain reference: the replicates' standard deviation pooled over seeds; margin = "
                           f"{settings['margin']:g} standard deviations of a retrain-minus-retrain difference "
                           f"({settings['margin']:g}·√2·SD); a measurement enters the verdicts only if it separates "
                           f"the original from the reference at α/m (α = {settings['alpha']:g}).")
     for row in (plan or {}).get("rows", []):
         o, ref = row.get("original") or {}, [v for vals in row["ref"].values() for v in vals]
-        mean = f"{sum(ref) / len(ref):.3g}" if ref and row["channel"] != "distribution" else "–"
-        sd = f"{row['sigma']:.3g} ({row['df']})" if row["df"] and row["channel"] != "distribution" else "–"
-        margin = f"{settings['margin'] * 2 ** 0.5 * row['sigma']:.3g}" if row["df"] and row["sigma"] > 0 \
-            and row["channel"] != "distribution" else "–"
-        power = (f"{o['effect']:+.3g} ({o['p']:.2g})" if o.get("effect") is not None else f"({o['p']:.2g})") \
-            if o.get("p") is not None else "–"
-        table.rows.append([row["name"], mean, sd, margin, power, "yes" if "reason" not in row else row["reason"]])
+        plain = row["channel"] != "distribution"
+        mean = sum(ref) / len(ref) if ref and plain else None
+        sd = (row["sigma"], row["df"]) if row["df"] and plain else (None, None)
+        margin = settings["margin"] * 2 ** 0.5 * row["sigma"] if row["df"] and row["sigma"] > 0 and plain else None
+        effect, p = o.get("effect"), o.get("p")
+        power = (f"{effect:+.3g} ({p:.2g})" if effect is not None else f"({p:.2g})") if p is not None else "–"
+        table.rows.append([row["name"], number(mean, "–" if mean is None else f"{mean:.3g}"),
+                           number(sd[0], "–" if sd[0] is None else f"{sd[0]:.3g} ({sd[1]})", df=sd[1]),
+                           number(margin, "–" if margin is None else f"{margin:.3g}"),
+                           number(effect if p is not None else None, power, p=p),
+                           "yes" if "reason" not in row else row["reason"]])
     return table
 
 
@@ -76,6 +84,7 @@ def attack_table(results: dict) -> Table:
     names = sorted({k.split(".")[1] for m in models.values() for k in m["metrics"]
                     if k.startswith("attacks.") and k.endswith(".level")} | {attack for _, attack in failed})
     table = Table(["model"] + [f"{a}: Δ level vs retrain (p adj.)" for a in names],
+                  keys=["model"] + [f"{a}.level_vs_retrain" for a in names],
                   caption="After each attack (its strongest setting), the level of what it recovers minus the retrain "
                           "reference's level after the same attack, on the same items (mean over seeds; higher = "
                           "more of the data); p: the verdict's one-sided test, Holm-adjusted over the model's family.")
@@ -89,8 +98,10 @@ def attack_table(results: dict) -> Table:
         for a in names:
             effect = _level_effect(m, retrain, f"attacks.{a}.level") if retrain else None
             part = next((p for p in verdicts.get(model, {}).get("parts", []) if p["key"] == f"attacks.{a}.level"), None)
-            p = f" ({part['p_adjusted']:.2g})" if part and part.get("p_adjusted") is not None else ""
-            cells.append(("failed" if (model, a) in failed else "–") if effect is None else f"{effect:+.3f}{p}")
+            p = part.get("p_adjusted") if part else None
+            text = ("failed" if (model, a) in failed else "–") if effect is None else \
+                f"{effect:+.3f}" + (f" ({p:.2g})" if p is not None else "")
+            cells.append(number(effect, text, p_adjusted=p))
         table.rows.append([model] + cells)
     return table
 
