@@ -13,6 +13,7 @@ Weights are only ever read from safetensors; `trust_remote_code` is never set.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
 import logging
@@ -261,9 +262,23 @@ def load_model(folder: Path, dtype: torch.dtype = torch.float32):
         from unlearn.exact.ensemble import load_ensemble
 
         return load_ensemble(Path(folder))
-    model = AutoModelForCausalLM.from_pretrained(folder, use_safetensors=True, dtype=dtype)
+    with _quiet_loading():  # a "Loading weights" bar per load: dozens in every run's log
+        model = AutoModelForCausalLM.from_pretrained(folder, use_safetensors=True, dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
 
+
+@contextlib.contextmanager
+def _quiet_loading():
+    """transformers' progress bars off while loading a saved folder, then as they were."""
+    from transformers.utils import logging as transformers_logging
+
+    was = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            transformers_logging.enable_progress_bar()
