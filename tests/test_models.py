@@ -33,9 +33,10 @@ def test_tiny_base_is_seeded_and_round_trips(tmp_path, capsys):
     build_base(cfg, 0, tmp_path / "b")
     assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
     capsys.readouterr()
+    bars = transformers_logging.is_progress_bar_enabled()
     model, tok = load_model(tmp_path / "a")
     assert "Loading weights" not in capsys.readouterr().err  # no progress bar per load in the logs ...
-    assert transformers_logging.is_progress_bar_enabled()  # ... and transformers' setting as it was
+    assert transformers_logging.is_progress_bar_enabled() == bars  # ... and transformers' setting as it was
     assert model.config.num_hidden_layers == cfg.model.layers and len(tok) <= cfg.model.vocab_size
     text = "Lena Huber (@lena_h): Lindenstraße 12, Bremen!"
     assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text
