@@ -204,6 +204,7 @@ class Config:
     frontier: FrontierConfig = field(default_factory=FrontierConfig)
     tune: bool = False  # sweep each method's `grid` and keep the variant the tuning rule picks
     tuning: TuningConfig = field(default_factory=TuningConfig)
+    tracking: str = "none"  # none | tensorboard | wandb | mlflow: loss curves and final metrics (unlearn/tracking.py)
     methods: tuple[MethodSpec, ...] = ()  # resolved from `unlearn.methods` + `methods.<name>`
     _resolved: ClassVar[tuple[str, ...]] = ("methods",)  # not a YAML key of its own
 
@@ -249,6 +250,9 @@ def build_config(raw: dict, sources: dict[str, str] | None = None) -> Config:
     cfg = dataclasses.replace(cfg, methods=resolve_methods(cfg, method_raw, sources))
     from unlearn.config_checks import check_values  # late import: the checks import config
     check_values(cfg, sources)
+    from unlearn.tracking import check_tracking  # the tracker's package is installed
+
+    check_tracking(cfg.tracking, sources.get("tracking", "config"))
     return cfg
 
 

@@ -27,6 +27,7 @@ from transformers import get_scheduler
 
 from unlearn.config import TrainConfig
 from unlearn.data import BatchStream, TokenData, shard
+from unlearn.tracking import accelerator_kwargs, begin_run, log_step
 
 
 @dataclass
@@ -37,9 +38,11 @@ class TrainResult:
     message: str = ""
 
 
-def make_accelerator() -> Accelerator:
-    """The run's Accelerator; `cpu=True` without a GPU so torchrun on CPU uses gloo (MULTI_CPU)."""
-    return Accelerator(cpu=not torch.cuda.is_available())
+def make_accelerator(tracking: str = "none", project_dir: str | Path | None = None) -> Accelerator:
+    """The run's Accelerator; `cpu=True` without a GPU so torchrun on CPU uses gloo (MULTI_CPU).
+    `tracking` other than none: accelerate's tracker of that name, logging into `project_dir`
+    (unlearn/tracking.py; `train` logs every step once the tracker is started)."""
+    return Accelerator(cpu=not torch.cuda.is_available(), **accelerator_kwargs(tracking, project_dir))
 
 
 def deterministic_mode() -> None:
@@ -115,6 +118,7 @@ def train(
                for k, (name, data) in enumerate(sorted(splits.items()))}
     aligned = aligned or {}
     log: list[dict] = []
+    tag = begin_run(accelerator, desc)  # the loop's key prefix when a tracker is on (unlearn/tracking.py)
     bar = tqdm(total=steps, desc=desc, disable=not accelerator.is_main_process, leave=False)
     try:
         wrapped.train()
@@ -140,6 +144,7 @@ def train(
                 entry.update(callback(step, accelerator.unwrap_model(wrapped)))
                 wrapped.train()
             log.append(entry)
+            log_step(accelerator, tag, entry)
             bar.update(1)
             bar.set_postfix(loss=f"{terms['loss']:.3f}")
             if 0 < cfg.stop_forget_nll < entry.get("forget_nll_eval", float("-inf")):
