@@ -204,3 +204,40 @@ def test_the_report_states_the_calibrated_relearning_rate_and_every_candidate():
     assert lines[2] == "- seed 0: lr 0.0001 (held-out NLL 2.000; change per rate: 1e-05 +0.1%, 0.0001 +2.0%, 0.001 +40.0%)"
     assert lines[3].startswith("- seed 1: lr 1e-05") and lines[3].endswith(
         "every candidate raised it; relearning is left out of the verdicts")
+
+
+def test_figures_one_look_per_model_words_in_titles_curves_from_step_0_and_bars_in_range():
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
+
+    from unlearn.methods import METHODS
+    from unlearn.report import figures
+    from unlearn.report.style import styles
+
+    names = ["base", "original", "retrain", "retrain_null", "sisa", *METHODS, "npo_strong", "my_checkpoint"]
+    looks = styles(names)
+    assert len({(s["color"], s["marker"]) for s in looks.values()}) == len(names)  # never both shared
+    assert styles(["npo", "ga"])["npo"] == looks["npo"] and styles(names[::-1]) == looks  # fixed by name
+    assert figures._err(0.98, [0.9, 1.1], "forget.mia_loss_auc") == [0.98 - 0.9, 1.0 - 0.98]  # AUC at most 1
+    assert figures._err(0.2, [-0.1, 0.5], "forget.nll") == [0.2, 0.5 - 0.2]  # NLL at least 0
+    results = _results()
+    models = results["models"]
+    for name, m in models.items():
+        m["metrics"].update({"forget.nll": 0.5, "retain.nll": 0.4})
+        for s, v in ((0, 0.5), (25, 0.6)):
+            m["metrics"][f"attacks.relearn.b_steps{s}.forget.nll"] = v
+            m["ci"][f"attacks.relearn.b_steps{s}.forget.nll"] = [v - 0.7, v + 0.1]
+    models["retrain"]["metrics"]["forget.nll"] = 3.0
+    with plt.rc_context(figures.STYLE):
+        fig = figures._unlearning(results)
+        forget = fig.axes[0]
+        lines = {line.get_label(): line for line in forget.get_lines()}
+        assert list(lines["npo"].get_xdata()) == [0, 1, 5] and lines["npo"].get_ydata()[0] == 0.5  # the original
+        assert list(lines["retrain (whole split)"].get_ydata()) == [3.0, 3.0]  # the reference, drawn flat
+        assert all(t.get_fontsize() >= 7 for t in fig.legends[0].get_texts()) and forget.get_title().split()
+        plt.close(fig)
+        fig = figures._relearn(results)
+        assert fig.axes[0].get_title() == "Relearning on other users (protocol b)"
+        bars = [c for c in fig.axes[0].collections if isinstance(c, LineCollection)]
+        assert bars and min(min(y for _, y in seg) for c in bars for seg in c.get_segments()) >= 0  # NLL >= 0
+        plt.close(fig)

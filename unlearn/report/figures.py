@@ -2,13 +2,17 @@
 
 - tradeoff: forget membership AUC (LOSS attack, forget vs holdout) against model utility, with
   95% intervals; retrain is the target, original the starting point.
-- exposure: mean canary exposure of the forget users' canaries per insertion count.
-- relearn: forget NLL of the held-out part V against relearning steps, per protocol, with the
-  retrain control drawn black.
+- exposure: mean canary exposure of the forget users' canaries per insertion count (95% intervals
+  for original and retrain: a dozen overlapping bars would hide the lines).
+- relearn: forget NLL of the held-out part V against relearning steps, one panel per protocol
+  (named in words), with the retrain reference drawn black with its interval as a band.
 - cost: wall time of making each model (log scale) with retrain's as a line.
 - roc: the LOSS membership attack's ROC, forget users vs holdout users, per model (log FPR);
   with several seeds the band is drawn for retrain and original only (all would hide the curves).
-- unlearning: forget and retain NLL (on the first texts of each split) over each method's steps.
+- unlearning: forget and retain NLL (on the first texts of each split) over each method's steps,
+  from step 0 (the original's NLL on the whole split, when the curve has no step 0 of its own and
+  every method starts from the original), with retrain's NLL on the whole split as a dashed line
+  and its interval as a band.
 - recall: the share of the objecting users' questions answered correctly against the number of
   their own texts that stated the fact (data.fact_mentions), per model (95% intervals for
   original and retrain), with the holdout users' accuracy under the original (never seen: the
@@ -16,10 +20,15 @@
 With several seeds every point is the mean over seeds and bars or bands are Student-t 95%
 intervals (the `ci` of results.json; curves: per point over the seeds' curves); cost bars show
 the seeds' range.
+Bars and bands are clipped to the metric's range (metrics.bounds: AUCs and rates in [0, 1], NLL and
+exposure ≥ 0, exposure ≤ log2 of the largest canary space): a Student-t band can pass a bound that
+the mean cannot. Every model has one colour-and-marker look in every figure (report/style.py);
+legends are 7 pt, below the axes.
 A figure whose data the results lack (no attacks, no canaries, no curves) is skipped.
 """
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -31,98 +40,130 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from unlearn.report.style import style  # noqa: E402
+
 WIDTH = 3.4  # inches: one column of a two-column paper
-STYLE = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "legend.fontsize": 5.5,
-         "xtick.labelsize": 6, "ytick.labelsize": 6}
-REFERENCE = {"retrain": dict(color="black", marker="*", ms=8), "original": dict(color="tab:red", marker="X", ms=6),
-             "base": dict(color="grey", marker="o", ms=4), "sisa": dict(color="black", marker="s", ms=4)}
-OTHERS = [c for i, c in enumerate(plt.get_cmap("tab10").colors) if i not in (3, 7)]  # 8 hues: no red, no grey
-MARKERS, LINES = ("o", "^", "D", "v"), ("-", "--", "-.", ":")  # the next 8 models repeat the hues with these
+STYLE = {"font.size": 7, "axes.titlesize": 7.5, "axes.labelsize": 7, "legend.fontsize": 7,
+         "xtick.labelsize": 6.5, "ytick.labelsize": 6.5, "legend.handlelength": 2.0, "legend.columnspacing": 0.8,
+         "legend.handletextpad": 0.4, "errorbar.capsize": 1.2}
+PROTOCOLS = {"a": "Relearning on the users' other facts (protocol a)", "b": "Relearning on other users (protocol b)",
+             "c": "Relearning on unrelated texts (protocol c)"}  # attacks/relearn.py
 
 
 def _style(name: str, models: dict) -> dict:
-    """Reference models keep their look; every other model one colour by its place in results
-    (the same in every figure)."""
-    if name in REFERENCE:
-        return dict(REFERENCE[name], ls="--" if name == "retrain" else "-")
-    others = [n for n in models if n not in REFERENCE]
-    i = others.index(name) if name in others else 0
-    k = i // len(OTHERS) % len(MARKERS)
-    return dict(marker=MARKERS[k], ms=4, color=OTHERS[i % len(OTHERS)], ls=LINES[k])
+    """The model's look (report/style.py): color, marker, ls, ms, mec."""
+    return style(name, list(models))
+
+
+def _figure(width: float, height: float, cols: int = 1, **kw):
+    return plt.subplots(1, cols, figsize=(width, height), layout="constrained", squeeze=False, **kw)
+
+
+def _legend(fig, axes) -> None:
+    """One legend below the axes for all panels, as many columns as the width holds."""
+    seen: dict = {}
+    for ax in np.ravel(axes):
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(label, handle)
+    renderer = fig.canvas.get_renderer()
+    for ncol in range(max(1, int(fig.get_figwidth() / 0.9)), 0, -1):  # the most columns that fit the width
+        legend = fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=ncol, frameon=False)
+        if ncol == 1 or legend.get_window_extent(renderer).width <= 0.98 * fig.bbox.width:
+            return
+        legend.remove()
 
 
 def write_figures(results: dict, out: Path) -> list[Path]:
     """Every figure the results support, as out/<name>.png and .pdf; returns the PNG paths."""
+    from unlearn.report.frontier_figure import frontier_figure
+
     out.mkdir(parents=True, exist_ok=True)
     made = []
     with plt.rc_context(STYLE):
         for name, draw in (("tradeoff", _tradeoff), ("exposure", _exposure), ("relearn", _relearn), ("cost", _cost),
-                           ("roc", _roc), ("unlearning", _unlearning), ("recall", _recall)):
-            fig = draw(results["models"])
+                           ("roc", _roc), ("unlearning", _unlearning), ("recall", _recall),
+                           ("frontier", frontier_figure)):
+            fig = draw(results)
             if fig is None:
                 continue
-            fig.tight_layout(rect=(0, 0.12, 1, 1) if name in ("relearn", "unlearning") else None)
             # a PDF without its creation date: a rebuilt report has the same bytes
             for ext, metadata in (("png", None), ("pdf", {"CreationDate": None})):
                 fig.savefig(out / f"{name}.{ext}", dpi=200, metadata=metadata)
             plt.close(fig)
             made.append(out / f"{name}.png")
-        from unlearn.report.frontier_figure import frontier_figure
-
-        fig = frontier_figure(results)
-        if fig is not None:
-            fig.tight_layout()
-            for ext, metadata in (("png", None), ("pdf", {"CreationDate": None})):
-                fig.savefig(out / f"frontier.{ext}", dpi=200, metadata=metadata)
-            plt.close(fig)
-            made.append(out / "frontier.png")
     return made
 
 
-def _tradeoff(models: dict):
+def _range(key: str | None) -> tuple[float, float]:
+    """The values `key` can take (metrics.bounds); exposure at most log2 of the largest canary space."""
+    if key is None:
+        return -math.inf, math.inf
+    from unlearn.metrics import bounds, metric_name
+
+    lo, hi = bounds(key)
+    if metric_name(key) == "exposure":
+        from unlearn.metrics.exposure import SPACE
+
+        hi = math.log2(max(SPACE.values()))
+    return lo, hi
+
+
+def _err(value: float, ci, key: str | None = None) -> list[float]:
+    """Error-bar lengths below and above `value` for its interval `ci` (none: 0), the interval
+    clipped to the range of `key`'s values. A mean over seeds can lie outside an interval built on
+    the logit or log scale (stats.t_interval): the bar then runs from the point to the far edge only."""
+    if not ci:
+        return [0.0, 0.0]
+    lo, hi = _range(key)
+    return [max(0.0, value - max(ci[0], lo)), max(0.0, min(ci[1], hi) - value)]
+
+
+def _errors(ys, cis, keys) -> np.ndarray:
+    return np.array([_err(y, ci, k) for y, ci, k in zip(ys, cis, keys)]).T
+
+
+def _tradeoff(results: dict):
+    models = results["models"]
     key, util = "forget.mia_loss_auc", "utility.model_utility"
     pts = {n: m for n, m in models.items() if key in m["metrics"] and util in m["metrics"]}
     if not pts:
         return None
-    fig, ax = plt.subplots(figsize=(WIDTH, 3.3))
+    fig, axes = _figure(WIDTH, 4.2)
+    ax = axes[0][0]
     for name, m in pts.items():
         x, y = m["metrics"][key], m["metrics"][util]
         ci = m.get("ci", {})
-        xerr = np.array([_err(x, ci[key])]).T if key in ci else None
-        yerr = np.array([_err(y, ci[util])]).T if util in ci else None
-        style = _style(name, models)
-        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt=style["marker"], ms=style["ms"], color=style["color"],
-                    elinewidth=0.6, capsize=1.5, label=name)
+        xerr = np.array([_err(x, ci[key], key)]).T if key in ci else None
+        yerr = np.array([_err(y, ci[util], util)]).T if util in ci else None
+        st = _style(name, models)
+        ax.errorbar(x, y, xerr=xerr, yerr=yerr, ls="none", marker=st["marker"], ms=st["ms"], color=st["color"],
+                    mec=st["mec"], elinewidth=0.6, label=name, zorder=3 if name == "retrain" else 2)
     ax.axvline(0.5, color="grey", lw=0.5, ls=":")
     ax.set_xlabel("forget membership AUC (LOSS; 0.5 = no signal)")
     ax.set_ylabel("model utility (harmonic mean)")
     ax.set_title("Forgetting vs utility (judge against retrain ★)")
-    ax.legend(ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+    _legend(fig, axes)
     return fig
 
 
-def _exposure(models: dict):
+def _exposure(results: dict):
+    models = results["models"]
     counts = _suffix_counts(models, r"forget\.exposure_r(\d+)")
     if not counts:
         return None
-    fig, ax = plt.subplots(figsize=(WIDTH, 3.1))
+    fig, axes = _figure(WIDTH, 3.9)
+    ax = axes[0][0]
     for name, m in models.items():
-        if all(f"forget.exposure_r{c}" in m["metrics"] for c in counts):
-            _series(ax, m, [(c, f"forget.exposure_r{c}") for c in counts], _style(name, models), name)
+        if all(f"forget.exposure_r{c}" in m["metrics"] for c in counts):  # intervals: as in _recall
+            _series(ax, m if name in ("original", "retrain") else {"metrics": m["metrics"]},
+                    [(c, f"forget.exposure_r{c}") for c in counts], _style(name, models), name)
     ax.set_xscale("log", base=2)
     ax.set_xticks(counts, [str(c) for c in counts])
     ax.set_xlabel("insertions of the canary in training")
     ax.set_ylabel("exposure (bits)")
     ax.set_title("Canary exposure of the objecting users' secrets")
-    ax.legend(ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
+    _legend(fig, axes)
     return fig
-
-
-def _err(value: float, ci) -> list[float]:
-    """Error-bar lengths below and above `value` for its interval `ci` (none: 0). A mean over seeds
-    can lie outside an interval built on the logit or log scale (stats.t_interval): the bar then
-    runs from the point to the interval's far edge only."""
-    return [max(0.0, value - ci[0]), max(0.0, ci[1] - value)] if ci else [0.0, 0.0]
 
 
 def _suffix_counts(models: dict, pattern: str) -> list[int]:
@@ -130,61 +171,66 @@ def _suffix_counts(models: dict, pattern: str) -> list[int]:
     return sorted({int(hit.group(1)) for m in models.values() for k in m["metrics"] if (hit := re.fullmatch(pattern, k))})
 
 
-def _series(ax, m: dict, points: list[tuple[int, str]], style: dict, label: str) -> None:
+def _series(ax, m: dict, points: list[tuple[int, str]], st: dict, label: str) -> None:
     """One model's line over (x, metric key) points, with its 95% intervals as error bars."""
     xs, ys = [x for x, _ in points], [m["metrics"][k] for _, k in points]
     cis = [m.get("ci", {}).get(k) for _, k in points]
-    err = np.array([_err(y, ci) for y, ci in zip(ys, cis)]).T
-    ax.errorbar(xs, ys, yerr=err, marker=style["marker"], ms=min(style["ms"], 5), color=style["color"],
-                ls=style.get("ls", "-"), lw=0.8, elinewidth=0.4, capsize=1, label=label)
+    ax.errorbar(xs, ys, yerr=_errors(ys, cis, [k for _, k in points]), marker=st["marker"], ms=min(st["ms"], 5),
+                color=st["color"], mec=st["mec"], ls=st["ls"], lw=0.8, elinewidth=0.4, label=label)
 
 
-def _relearn(models: dict):
-    found = {}
+def _relearn(results: dict):
+    models, found = results["models"], {}
     for name, m in models.items():
-        for k, v in m["metrics"].items():
+        for k in m["metrics"]:
             if (hit := re.fullmatch(r"attacks\.relearn\.(\w)_steps(\d+)\.forget\.nll", k)):
-                found.setdefault(hit.group(1), {}).setdefault(name, {})[int(hit.group(2))] = v
+                found.setdefault(hit.group(1), {}).setdefault(name, {})[int(hit.group(2))] = k
     if not found:
         return None
     protocols = sorted(found)
-    fig, axes = plt.subplots(1, len(protocols), figsize=(WIDTH * (1 if len(protocols) == 1 else 1.6), 3.1),
-                             squeeze=False, sharey=True)
+    fig, axes = _figure(WIDTH * (1 if len(protocols) == 1 else 1.6), 4.0 if len(protocols) == 1 else 3.6,
+                        cols=len(protocols), sharey=True)
     for ax, p in zip(axes[0], protocols):
         for name, steps in found[p].items():
             xs = sorted(steps)
-            style = _style(name, models)
-            ys = [steps[s] for s in xs]
-            cis = [models[name].get("ci", {}).get(f"attacks.relearn.{p}_steps{s}.forget.nll") for s in xs]
-            err = np.array([_err(y, ci) for y, ci in zip(ys, cis)]).T
-            ax.errorbar(xs, ys, yerr=err, marker=style["marker"], ms=min(style["ms"], 5), color=style["color"],
-                        lw=1.4 if name == "retrain" else 0.8, elinewidth=0.4, capsize=1, label=name)
+            keys = [steps[s] for s in xs]
+            ys = [models[name]["metrics"][k] for k in keys]
+            cis = [models[name].get("ci", {}).get(k) for k in keys]
+            st = _style(name, models)
+            if name == "retrain":  # the reference: a thick line and its interval as a band
+                err = _errors(ys, cis, keys)
+                ax.fill_between(xs, np.array(ys) - err[0], np.array(ys) + err[1], color="black", alpha=0.12, lw=0)
+            ax.errorbar(xs, ys, yerr=None if name == "retrain" else _errors(ys, cis, keys), marker=st["marker"],
+                        ms=min(st["ms"], 5), color=st["color"], mec=st["mec"], ls=st["ls"],
+                        lw=1.5 if name == "retrain" else 0.8, elinewidth=0.4, label=name,
+                        zorder=3 if name == "retrain" else 2)
+        ax.set_xticks(sorted({s for steps in found[p].values() for s in steps}))
         ax.set_xlabel("relearning steps")
-        ax.set_title(f"protocol {p}")
-    axes[0][0].set_ylabel("forget NLL of held-out part V")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, ncol=7 if len(protocols) > 1 else 4, loc="lower center", frameon=False)
-    fig.subplots_adjust(bottom=0.3)
+        ax.set_title(PROTOCOLS.get(p, f"Relearning, protocol {p}"))
+    axes[0][0].set_ylabel("forget NLL of the held-out part V")
+    _legend(fig, axes)
     return fig
 
 
-def _cost(models: dict):
+def _cost(results: dict):
+    models = results["models"]
     # models that cost nothing to make (corpus deletion: the original, untouched) are left out
     rows = [(n, m["cost"]["wall_s"]) for n, m in models.items() if n != "base" and m["cost"].get("wall_s", 0) >= 0.01]
     if not rows:
         return None
-    fig, ax = plt.subplots(figsize=(WIDTH, 2.4))
+    fig, axes = _figure(WIDTH, 2.6)
+    ax = axes[0][0]
     names, walls = zip(*rows)
     spread = [models[n]["cost"].get("wall_s_per_seed") for n in names]  # several seeds: min..max as bars
     err = np.array([[w - min(s), max(s) - w] if s else [0.0, 0.0] for w, s in zip(walls, spread)]).T
     ax.bar(range(len(rows)), walls, yerr=err, error_kw=dict(lw=0.5, capsize=1),
-           color=["black" if n == "retrain" else "tab:blue" for n in names])
+           color=[_style(n, models)["color"] for n in names], edgecolor="#333333", linewidth=0.4)
     if "retrain" in models:
         ax.axhline(models["retrain"]["cost"]["wall_s"], color="black", lw=0.6, ls="--")
     ax.set_yscale("log")
     ax.set_xticks(range(len(rows)), names, rotation=60, ha="right")
     ax.set_ylabel("wall time to make the model (s)")
-    ax.set_title("Cost (sisa: the deletion; dashed: retrain)")
+    ax.set_title("Cost of making each model\n(sisa: the deletion; dashed line: retrain)")
     return fig
 
 
@@ -200,21 +246,24 @@ def _seed_curves(m: dict, key: str) -> list:
     return [c[key] for c in (m.get("curves") or {}).values() if c and key in c]
 
 
-def _roc(models: dict):
+def _roc(results: dict):
+    models = results["models"]
     found = {n: _seed_curves(m, "roc_forget") for n, m in models.items()}
     found = {n: c for n, c in found.items() if c}
     if not found:
         return None
-    fig, ax = plt.subplots(figsize=(WIDTH, 3.3))
+    fig, axes = _figure(WIDTH, 4.2)
+    ax = axes[0][0]
     for name, curves in found.items():
         fpr = np.asarray(curves[0]["fpr"])
         tpr, half = _mean_band([c["tpr"] for c in curves])
         keep = fpr > 0  # log axis
-        style = _style(name, models)
-        ax.plot(fpr[keep], tpr[keep], color=style["color"], lw=1.4 if name in ("retrain", "original") else 0.8,
-                ls=style["ls"], label=name)
+        st = _style(name, models)
+        ax.plot(fpr[keep], tpr[keep], color=st["color"], lw=1.4 if name in ("retrain", "original") else 0.8,
+                ls=st["ls"], marker=st["marker"], ms=3, mec=st["mec"], markevery=0.12, label=name)
         if half is not None and name in ("retrain", "original"):  # 14 overlapping bands would hide the curves
-            ax.fill_between(fpr[keep], (tpr - half)[keep], (tpr + half)[keep], color=style["color"], alpha=0.12, lw=0)
+            ax.fill_between(fpr[keep], np.clip(tpr - half, 0, 1)[keep], np.clip(tpr + half, 0, 1)[keep],
+                            color=st["color"], alpha=0.12, lw=0)
     ax.plot([1e-3, 1], [1e-3, 1], color="grey", lw=0.5, ls=":")
     ax.set_xscale("log")
     ax.set_xlim(1e-3, 1)
@@ -222,39 +271,60 @@ def _roc(models: dict):
     ax.set_xlabel("false-positive rate (holdout users flagged)")
     ax.set_ylabel("true-positive rate (forget users flagged)")
     ax.set_title("Membership (LOSS attack) ROC: forget vs holdout")
-    ax.legend(ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+    _legend(fig, axes)
     return fig
 
 
-def _unlearning(models: dict):
+def _unlearning(results: dict):
+    models = results["models"]
     found = {n: _seed_curves(m, "unlearning") for n, m in models.items()}
     found = {n: c for n, c in found.items() if c}
     if not found:
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(WIDTH * 1.6, 3.1), sharex=True)
+    # step 0 is the original when every method starts from it (one deletion round)
+    rounds = ((results.get("meta") or {}).get("config") or {}).get("data", {}).get("objection_rounds", 1)
+    start = models.get("original", {}).get("metrics", {}) if rounds == 1 else {}
+    splits = (("forget", "Forgetting: NLL on the objecting users' texts"),
+              ("retain", "Keeping: NLL on the other users' texts"))
+    fig, axes = _figure(WIDTH * 1.6, 3.6, cols=2, sharex=True)
     for name, curves in found.items():
         steps = [e["step"] for e in curves[0]]
         same = [c for c in curves if [e["step"] for e in c] == steps]  # seeds logged at the same steps
-        style = _style(name, models)
-        for ax, key in zip(axes, ("forget_nll_eval", "retain_nll_eval")):
-            y, half = _mean_band([[e[key] for e in c] for c in same])
-            ax.plot(steps, y, color=style["color"], marker=style["marker"], ms=2.5, lw=0.8, label=name)
+        st = _style(name, models)
+        for ax, (split, _) in zip(axes[0], splits):
+            y, half = _mean_band([[e[f"{split}_nll_eval"] for e in c] for c in same])
+            xs = list(steps)
+            if steps[0] != 0 and f"{split}.nll" in start:
+                xs, y = [0] + xs, np.concatenate([[start[f"{split}.nll"]], y])
+                half = None if half is None else np.concatenate([[0.0], half])
+            ax.plot(xs, y, color=st["color"], marker=st["marker"], ms=3, mec=st["mec"], ls=st["ls"], lw=0.8,
+                    label=name)
             if half is not None:
-                ax.fill_between(steps, y - half, y + half, color=style["color"], alpha=0.12, lw=0)
-    axes[0].set_ylabel("NLL")
-    for ax, split in zip(axes, ("forget", "retain")):
-        ax.set_xlabel("unlearning step")
-        ax.set_title(f"{split} texts (first {split} examples)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, ncol=5, loc="lower center", frameon=False)
+                ax.fill_between(xs, np.maximum(y - half, 0), y + half, color=st["color"], alpha=0.12, lw=0)
+    retrain = models.get("retrain", {})
+    for ax, (split, title) in zip(axes[0], splits):
+        key = f"{split}.nll"
+        if key in retrain.get("metrics", {}):
+            level, ci = retrain["metrics"][key], retrain.get("ci", {}).get(key)
+            ax.axhline(level, color="black", lw=1.2, ls="--", label="retrain (whole split)")
+            if ci:
+                lo, hi = max(ci[0], 0.0), ci[1]
+                ax.axhspan(lo, hi, color="black", alpha=0.08, lw=0)
+        ax.set_xlabel("unlearning step" + (" (0: the original, whole split)" if start else ""))
+        ax.set_title(title)
+        ax.set_xlim(left=0)
+    axes[0][0].set_ylabel("NLL (first texts of the split)")
+    _legend(fig, axes)
     return fig
 
 
-def _recall(models: dict):
+def _recall(results: dict):
+    models = results["models"]
     counts = _suffix_counts(models, r"forget\.qa_accuracy_m(\d+)")
     if not counts:
         return None
-    fig, ax = plt.subplots(figsize=(WIDTH, 3.6))
+    fig, axes = _figure(WIDTH, 4.3)
+    ax = axes[0][0]
     for name, m in models.items():
         points = [(c, f"forget.qa_accuracy_m{c}") for c in counts if f"forget.qa_accuracy_m{c}" in m["metrics"]]
         if name != "base" and points:  # intervals for the two ends only: a dozen overlapping bars hide the lines
@@ -262,11 +332,11 @@ def _recall(models: dict):
                     _style(name, models), name)
     chance = models.get("original", {}).get("metrics", {}).get("holdout.qa_accuracy")
     if chance is not None:
-        ax.axhline(chance, color="grey", lw=0.6, ls=":", label="never seen (holdout, original)")
+        ax.axhline(chance, color="grey", lw=0.6, ls=":", label="never seen (chance)")
     ax.set_xticks(counts, [str(c) for c in counts])
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("texts of the user that stated the fact")
     ax.set_ylabel("answered correctly")
-    ax.set_title("Objecting users' facts the chatbot states, by mentions", fontsize=6.5)
-    ax.legend(ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+    ax.set_title("Objecting users' facts the chatbot states, by mentions")
+    _legend(fig, axes)
     return fig
