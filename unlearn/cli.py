@@ -2,6 +2,7 @@
 
     unlearn run CONFIG [key=value ...] [--out DIR] [--debug]
     unlearn data CONFIG [key=value ...] [--out DIR] [--debug]
+    unlearn eval CONFIG --original DIR --retrain DIR [--retrain DIR ...] [--model NAME=DIR ...] [--out DIR]
     unlearn report RUN_DIR [--publish DIR] [--scaling RUN ...]
     unlearn sisa-check CONFIG [key=value ...] [--out DIR] [--debug]
     unlearn bench [--out DIR] [--quick RESULTS] [--smollm2 RESULTS] [--no-smollm2]
@@ -38,6 +39,19 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--out", help="output folder (default runs/<name>/ for run and sisa-check, "
                                      "runs/<name>/corpus-data for data)")
         p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p = sub.add_parser("eval", help="judge checkpoints trained elsewhere (an original, retrain models, unlearned "
+                                    "models) with the same measurements, attacks, verdicts and report")
+    p.add_argument("config", help="experiment YAML: the corpus (data.source, also tofu:DIR or muse:DIR), the "
+                                  "measurement and verdict settings")
+    p.add_argument("overrides", nargs="*", help="dotted key=value overrides")
+    p.add_argument("--original", required=True, metavar="DIR", help="the model trained on all the data")
+    p.add_argument("--retrain", action="append", default=[], metavar="DIR",
+                   help="a model trained without the forget data (repeat: the reference needs two or more)")
+    p.add_argument("--model", action="append", default=[], metavar="NAME=DIR", help="an unlearned model to judge (repeat)")
+    p.add_argument("--control", metavar="DIR", help="one more retrain model, judged like a method (the null control)")
+    p.add_argument("--base", metavar="DIR", help="the model before fine-tuning (for the metrics relative to it)")
+    p.add_argument("--out", help="output folder (default runs/<name>-eval/)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
     p = sub.add_parser("report", help="rebuild report.md, figures/ and tables/ from a run folder's results.json")
     p.add_argument("run_dir")
     p.add_argument("--publish", metavar="DIR", help="write results.json, README.md (the report), figures/ and "
@@ -138,6 +152,24 @@ def cmd_data(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    """Judge the given checkpoints and print the main table."""
+    from unlearn.evalcmd import parse_models, run_eval
+    from unlearn.report import summary
+
+    cfg = load_config(args.config, args.overrides)
+    if len(cfg.seeds) != 1:
+        raise ConfigError(f"seeds: unlearn eval judges one set of checkpoints, drawn with one seed; set seeds=[S] "
+                          f"(the config lists {list(cfg.seeds)})")
+    models = parse_models(args.original, args.retrain, args.model, args.control, args.base)
+    run_dir = Path(args.out or Path("runs") / f"{cfg.name}-eval")
+    results = run_eval(cfg, run_dir, models, args.config, args.overrides, args.debug)
+    if _is_main():
+        print(summary(results))
+        print(f"\n{run_dir / 'results.json'}  {run_dir / 'report.md'}")
+    return 0
+
+
 def cmd_report(args) -> int:
     """Rebuild the report from results.json (into the run folder, or a published folder)."""
     from unlearn.report import rebuild
@@ -194,7 +226,7 @@ def _is_main() -> bool:
     return make_accelerator().is_main_process
 
 
-COMMANDS = {"run": cmd_run, "frontier": cmd_frontier, "data": cmd_data, "report": cmd_report, "sisa-check": cmd_sisa_check, "bench": cmd_bench}
+COMMANDS = {"run": cmd_run, "frontier": cmd_frontier, "eval": cmd_eval, "data": cmd_data, "report": cmd_report, "sisa-check": cmd_sisa_check, "bench": cmd_bench}
 
 if __name__ == "__main__":
     sys.exit(main())

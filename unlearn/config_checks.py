@@ -196,6 +196,15 @@ def _check_finite(obj, prefix: str, bad) -> None:
 def _check_source(d: DataConfig, bad) -> None:
     """Synthetic: enough users for a holdout, objectors in every round and members who stay.
     Own corpus: the source and the forget list exist (their rows are checked when the corpus is read)."""
+    if d.source != "synthetic" and d.source.split(":", 1)[0] in ("tofu", "muse"):
+        fmt, folder = d.source.split(":", 1)
+        if not Path(folder).is_dir():
+            bad("data.source", f"names {d.source!r}, but {folder!r} is not a folder; give {fmt}:FOLDER with the "
+                               f"{fmt.upper()}-format files (see unlearn/corpus/formats.py)")
+        if d.forget_users is not None:
+            bad("data.forget_users", f"is not read for a {fmt.upper()}-format corpus (its forget split objects); "
+                                     "remove it")
+        return
     if d.source != "synthetic":
         if not d.source.strip() or not Path(d.source).exists():
             bad("data.source", f"names {d.source!r}, which does not exist; give 'synthetic', a .jsonl or .csv "

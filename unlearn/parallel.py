@@ -107,7 +107,7 @@ def _init(cfg, run_dir: str, seed: int) -> None:
     import torch
 
     from unlearn.memory import freeze_long_lived
-    from unlearn.pipeline import prepare
+    from unlearn.pipeline import prepare_corpus
     from unlearn.stages import Stages
     from unlearn.train import deterministic_mode, make_accelerator
 
@@ -123,7 +123,7 @@ def _init(cfg, run_dir: str, seed: int) -> None:
             print(message, **{"flush": True, **kwargs})  # a worker's stdout may be a pipe or file
 
     acc = make_accelerator()
-    _RUN = prepare(cfg, seed, Stages(Path(run_dir), acc, log=log), acc)[0]
+    _RUN = prepare_corpus(cfg, seed, Stages(Path(run_dir), acc, log=log), acc)
 
 
 class _Stopped(BaseException):
