@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from unlearn.config import Config, MethodSpec, to_dict
-from unlearn.corpus import build_corpus, load_corpus, save_corpus
+from unlearn.corpus import build_corpus, load_corpus, save_corpus, source_path
 from unlearn.corpus.generate import GENERATOR_VERSION
 from unlearn.data import encode
 from unlearn.exact.stage import sisa_stages, with_retrain_cost
@@ -22,6 +22,7 @@ from unlearn.methods.stage import CURVE_EXAMPLES, unlearn_stage
 from unlearn.metrics.basic import nll
 from unlearn.measure import calibrate_relearning, compare, evaluate_stage, fold_reference
 from unlearn.outdir import held_run_folder
+from unlearn.tracking import finish_tracking, start_tracking
 from unlearn.memory import PeakMemory, freeze_long_lived, reuse_freed_memory
 from unlearn.parallel import measure_models
 from unlearn.pretrain import _nll_loss, pretrain
@@ -46,7 +47,7 @@ def run_experiment(cfg: Config, run_dir: Path, config_path: str = "", debug: boo
     deterministic_mode()
     reuse_freed_memory()
     freeze_long_lived()
-    acc = make_accelerator()
+    acc = make_accelerator(cfg.tracking, Path(run_dir) / "tracking")
     run_dir = Path(run_dir)
     with held_run_folder(run_dir, acc):  # ours only, one run at a time (unlearn/outdir.py)
         return _run(cfg, run_dir, acc, start, config_path, debug, overrides)
@@ -57,6 +58,7 @@ def _run(cfg: Config, run_dir: Path, acc, start: float, config_path: str, debug:
     from unlearn.report import write_report
 
     stages = Stages(run_dir, acc)
+    start_tracking(acc, cfg)  # creates <run_dir>/tracking only now that the folder is held
     per_seed, seed_wall = {}, {}
     with PeakMemory() as memory:  # this process and its evaluation workers together
         for seed in cfg.seeds:
@@ -80,6 +82,7 @@ def _run(cfg: Config, run_dir: Path, acc, start: float, config_path: str, debug:
     if acc.is_main_process:
         write_json_atomic(run_dir / "results.json", results)
         write_report(results, run_dir)
+    finish_tracking(acc, results)  # final metrics per model, then the tracker is closed
     acc.wait_for_everyone()
     return results
 
@@ -99,8 +102,8 @@ class SeedRun:
     val_refs: dict = field(default_factory=dict)  # retrain/original validation NLLs, scored once
 
 
-def prepare(cfg: Config, seed: int, stages: Stages, acc) -> tuple[SeedRun, Path, dict]:
-    """The corpus and base stages of one seed: (the seed's shared state, base folder, base info)."""
+def prepare_corpus(cfg: Config, seed: int, stages: Stages, acc) -> SeedRun:
+    """The corpus stage of one seed and what every later stage shares (corpus, evaluation plan)."""
     inputs = input_digests(cfg)
     data_key = {"data": to_dict(cfg.data), "seed": seed, "generator": GENERATOR_VERSION,
                 **({"inputs": inputs["data"]} if inputs["data"] else {})}
@@ -110,6 +113,13 @@ def prepare(cfg: Config, seed: int, stages: Stages, acc) -> tuple[SeedRun, Path,
                                   cfg.tuning.val_fraction, seed) if cfg.tune else {})
     run = SeedRun(cfg, seed, stages, acc, corpus_dir, corpus, exclude)
     run.plan = make_plan(corpus, corpus.texts, exclude, cfg.eval, seed)
+    return run
+
+
+def prepare(cfg: Config, seed: int, stages: Stages, acc) -> tuple[SeedRun, Path, dict]:
+    """The corpus and base stages of one seed: (the seed's shared state, base folder, base info)."""
+    run = prepare_corpus(cfg, seed, stages, acc)
+    inputs = input_digests(cfg)
     bseed = base_seed(cfg, seed)
     base_key = {"model": to_dict(cfg.model), "seed": bseed,
                 **({"tokenizer_data": {"data": to_dict(cfg.data), "generator": GENERATOR_VERSION,
@@ -130,7 +140,7 @@ def input_digests(cfg: Config) -> dict[str, dict[str, str]]:
     the tiny model's tokenizer: an own corpus and its forget list) and "model" (the base stage: a
     local model folder). Stage keys hold them, so an edited file rebuilds exactly its readers."""
     data = {key: content_digest(Path(path)) if Path(path).exists() else "missing"
-            for key, path in (("data.source", cfg.data.source), ("data.forget_users", cfg.data.forget_users))
+            for key, path in (("data.source", source_path(cfg.data.source)), ("data.forget_users", cfg.data.forget_users))
             if path and not (key == "data.source" and path == "synthetic")}
     local = Path(cfg.model.name).expanduser()
     model = {"model.name": content_digest(local)} if cfg.model.name not in MODELS and local.is_dir() else {}
