@@ -62,7 +62,7 @@ def test_results_follow_the_contract(smoke_run):
     assert "forget_nll_eval" in log[-1] and "retain_nll_eval" in log[-1]  # the unlearning curve
 
 
-SUITE_KEYS = {  # issue 5's required keys (general accuracy needs a pretrained base: absent for tiny)
+SUITE_KEYS = {  # the suite's required keys (general accuracy needs a pretrained base: absent for tiny)
     "forget.nll", "retain.nll", "holdout.nll", "forget.verbatim_rougeL", "forget.verbatim_exact",
     "forget.pii_extraction", "forget.pii_extraction_sampled", "forget.qa_accuracy", "retain.qa_accuracy",
     "forget.truth_ratio", "forget_quality", "forget.exposure", "forget.exposure_r1", "forget.exposure_r2",
