@@ -172,12 +172,7 @@ class Stages:
         """The finished stage's stage.json, or None if it must be built (absent or damaged)."""
         if not (final / "stage.json").is_file():
             if final.is_dir():  # never published so (the rename carries stage.json): a leftover, e.g. copied in part
-                self.say(f"[damaged] {final} has no stage.json: rebuilding it")
-                if self.acc.is_main_process:
-                    aside = final.with_name(f".{final.name}.damaged-{os.getpid()}")
-                    os.replace(final, aside)
-                    shutil.rmtree(aside, ignore_errors=True)
-                self.acc.wait_for_everyone()
+                self._discard(final, f"{final} has no stage.json")
             return None
         try:
             info = json.loads((final / "stage.json").read_text())
@@ -193,18 +188,22 @@ class Stages:
                     write_json_atomic(final / "stage.json", info)
         self.acc.wait_for_everyone()
         if problem is not None:
-            self.say(f"[damaged] {problem}: rebuilding {final.name}")
-            if self.acc.is_main_process:
-                aside = final.with_name(f".{final.name}.damaged-{os.getpid()}")
-                os.replace(final, aside)
-                shutil.rmtree(aside, ignore_errors=True)
-            self.acc.wait_for_everyone()
+            self._discard(final, problem)
             return None
         _VERIFIED.add(str(final.resolve()))
         self.hits.append(final.name)
         self.say(f"[cached] {final.name}")
         self.wall_s[final.name] = info["wall_s"]
         return info
+
+    def _discard(self, final: Path, problem: str) -> None:
+        """Report a damaged stage folder and remove it (moved aside first: the name frees at once)."""
+        self.say(f"[damaged] {problem}: rebuilding {final.name}")
+        if self.acc.is_main_process:
+            aside = final.with_name(f".{final.name}.damaged-{os.getpid()}")
+            os.replace(final, aside)
+            shutil.rmtree(aside, ignore_errors=True)
+        self.acc.wait_for_everyone()
 
     def _publish(self, tmp: Path, final: Path) -> None:
         """Rename `tmp` to `final`; if another process finished the same stage first, keep its
