@@ -70,6 +70,8 @@ def test_eval_refuses_what_is_not_a_checkpoint(smoke, tmp_path, capsys):
     (pickled / "config.json").write_text("{}")
     (pickled / "pytorch_model.bin").write_bytes(b"x")
     cases = [(["--original", str(tmp_path / "none"), "--retrain", str(dirs["retrain"])], "no such folder"),
+             (["--original", "someone/not-here", "--retrain", str(dirs["retrain"])],  # offline: HF_HUB_OFFLINE
+              "the hub model could not be fetched"),
              (["--original", str(pickled), "--retrain", str(dirs["retrain"])], "only safetensors weights"),
              (["--original", str(dirs["original"])], "give at least one retrain model"),
              (["--original", str(dirs["original"]), "--retrain", str(dirs["retrain"]), "--model", "ga"],

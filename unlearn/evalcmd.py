@@ -28,8 +28,11 @@ KINDS = {"base": "base", "original": "original", "retrain": "retrain", "control"
 
 
 def checkpoint_folder(path: str, flag: str) -> Path:
-    """`path` as a model folder, or a ConfigError naming the flag and what is missing."""
+    """`path` as a model folder (a hub id "org/name" that is no local path is downloaded, safetensors
+    only, where the hub is reachable), or a ConfigError naming the flag and what is missing."""
     folder = Path(path).expanduser()
+    if not folder.exists() and path.count("/") == 1 and not path.startswith((".", "/", "~")):
+        folder = _from_hub(path, flag)
     if not folder.is_dir():
         raise ConfigError(f"{flag} {path}: no such folder; give a transformers model folder (config.json, "
                           "*.safetensors, tokenizer files)")
@@ -43,6 +46,18 @@ def checkpoint_folder(path: str, flag: str) -> Path:
     if not any((folder / n).is_file() for n in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")):
         raise ConfigError(f"{flag} {path}: no tokenizer files; save the tokenizer into the same folder")
     return folder
+
+
+def _from_hub(repo_id: str, flag: str) -> Path:
+    """A hub model's config, safetensors weights and tokenizer files in the local hub cache."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=["*.json", "*.safetensors", "tokenizer*", "*.model",
+                                                               "*.jinja", "*.txt"]))
+    except Exception as err:  # noqa: BLE001 — offline, unknown repo, no access: one line for the user
+        raise ConfigError(f"{flag} {repo_id}: no such local folder, and the hub model could not be fetched "
+                          f"({type(err).__name__}); give a local folder, or connect (HF_HUB_OFFLINE unset)") from None
 
 
 def parse_models(original: str, retrain: list[str], models: list[str], control: str | None,
