@@ -212,6 +212,7 @@ def test_figures_one_look_per_model_words_in_titles_curves_from_step_0_and_bars_
 
     from unlearn.methods import METHODS
     from unlearn.report import figures
+    from unlearn.report.curve_figures import unlearning
     from unlearn.report.style import styles
 
     names = ["base", "original", "retrain", "retrain_null", "sisa", *METHODS, "npo_strong", "my_checkpoint"]
@@ -229,7 +230,7 @@ def test_figures_one_look_per_model_words_in_titles_curves_from_step_0_and_bars_
             m["ci"][f"attacks.relearn.b_steps{s}.forget.nll"] = [v - 0.7, v + 0.1]
     models["retrain"]["metrics"]["forget.nll"] = 3.0
     with plt.rc_context(figures.STYLE):
-        fig = figures._unlearning(results)
+        fig = unlearning(results)
         forget = fig.axes[0]
         lines = {line.get_label(): line for line in forget.get_lines()}
         assert list(lines["npo"].get_xdata()) == [0, 1, 5] and lines["npo"].get_ydata()[0] == 0.5  # the original

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from unlearn.config import BASE_CONFIG, Config, TrainConfig, load_config
+from unlearn.api_data import corpus_measure, is_corpus, text_measure
 from unlearn.config_parse import merge, note_sources, read_yaml
 
-SPLITS = ("forget", "retain", "holdout")
 API = "unlearn.unlearn()"
 
 
@@ -159,7 +159,7 @@ def evaluate(models: dict, data, reference=None, *, original: str = "original", 
     refs = [reference] if isinstance(reference, str) else list(reference or [])
     _check_names(models, refs, original, base)
     device = device or ("cuda" if _cuda() else "cpu")
-    measure = _corpus_measure(data, cfg, seed) if _is_corpus(data) else _text_measure(data, cfg, seed)
+    measure = corpus_measure(data, cfg, seed) if is_corpus(data) else text_measure(data, cfg, seed)
     # the pipeline's model names: what fold_reference, compare and the verdicts expect
     internal = {original: "original", **({base: "base"} if base else {}),
                 **{n: ("retrain" if i == 0 else f"retrain@{i}") for i, n in enumerate(refs)}}
@@ -186,7 +186,7 @@ def evaluate(models: dict, data, reference=None, *, original: str = "original", 
         entry["ci"].update(ci)
     back = {v: k for k, v in internal.items()}
     out = {"models": {back[k]: {f: copy.deepcopy(e[f]) for f in ("kind", "metrics", "ci")} for k, e in entries.items()},
-           "settings": {"data": "corpus" if _is_corpus(data) else "texts", "seed": seed,
+           "settings": {"data": "corpus" if is_corpus(data) else "texts", "seed": seed,
                         "alpha": cfg.verdict.alpha, "margin": cfg.verdict.margin}}
     for name in refs:
         out["models"][name]["kind"] = "retrain"
@@ -237,67 +237,3 @@ def _model(name: str, given, tokenizer):
     if tokenizer.pad_token_id is None:  # as models.load_model does
         tokenizer.pad_token = tokenizer.eos_token
     return given, tokenizer
-
-
-def _is_corpus(data) -> bool:
-    return not isinstance(data, dict)
-
-
-def _corpus_measure(data, cfg, seed: int):
-    """The pipeline's measurement of one model on a saved corpus: make_plan, evaluate_model, summarize."""
-    from unlearn.corpus import Corpus, load_corpus
-    from unlearn.metrics.evaluate import evaluate_model, make_plan, summarize
-
-    if isinstance(data, Corpus):
-        corpus = data
-    else:
-        folder = Path(data)
-        folder = folder / "corpus" if (folder / "corpus").is_dir() and not (folder / "texts").is_dir() else folder
-        if not folder.is_dir():
-            raise ValueError(f"unlearn.evaluate(): {data}: no such corpus folder (or pass a dict of text lists)")
-        corpus = load_corpus(folder)
-    plan = make_plan(corpus, corpus.texts, {}, cfg.eval, seed)
-
-    def measure(model, tok, device):
-        users: dict = {}
-        arrays = evaluate_model(model, tok, plan, cfg, seed, device, users=users)
-        metrics, ci = summarize(arrays, seed, cfg.eval.bootstrap, users)
-        return arrays, {k: v for k, v in users.items() if k in arrays}, metrics, ci
-
-    return measure
-
-
-def _text_measure(data: dict, cfg, seed: int):
-    """The pipeline's scoring pass and its per-text metrics (what evaluate_model runs first on every
-    split), then summarize, on plain text lists."""
-    from unlearn.data import encode
-    from unlearn.metrics import METRICS
-    from unlearn.metrics.evaluate import _teacher_forced, summarize
-    from unlearn.metrics.scoring import score
-
-    unknown = sorted(set(data) - set(SPLITS))
-    if unknown or not data:
-        raise ValueError(f"unlearn.evaluate(): text splits must be among {', '.join(SPLITS)} "
-                         f"(got {', '.join(map(repr, unknown or ['nothing']))})")
-    splits = {}
-    for split, rows in data.items():
-        texts = list(rows["text"]) if isinstance(rows, dict) else list(rows)
-        ids = list(rows["user_id"]) if isinstance(rows, dict) and "user_id" in rows else \
-            [f"{split}-{i}" for i in range(len(texts))]  # no users given: each text its own unit
-        if not texts or not all(isinstance(t, str) and t for t in texts):
-            raise ValueError(f"unlearn.evaluate(): split {split!r} must be a non-empty list of non-empty strings")
-        if len(ids) != len(texts):
-            raise ValueError(f"unlearn.evaluate(): split {split!r} has {len(texts)} texts but {len(ids)} user ids")
-        splits[split] = (texts, np.asarray([str(u) for u in ids], dtype=str))
-
-    def measure(model, tok, device):
-        model.to(device)
-        arrays, users = {}, {}
-        for split, (texts, ids) in splits.items():
-            scored = score(model, encode(tok, texts, cfg.model.max_length), cfg.eval.batch_size, device)
-            arrays.update(_teacher_forced(split, scored, texts))
-            users.update({f"{split}.{name}": ids for name in METRICS})
-        metrics, ci = summarize(arrays, seed, cfg.eval.bootstrap, users)
-        return arrays, users, metrics, ci
-
-    return measure

@@ -247,61 +247,15 @@ def build_config(raw: dict, sources: dict[str, str] | None = None) -> Config:
     raw = dict(raw)
     method_raw = raw.pop("methods", None) or {}
     cfg = to_dataclass(Config, raw, "", sources)
+    from unlearn.config_checks import check_values  # late imports: both import this module
+    from unlearn.config_methods import resolve_methods
+
     cfg = dataclasses.replace(cfg, methods=resolve_methods(cfg, method_raw, sources))
-    from unlearn.config_checks import check_values  # late import: the checks import config
     check_values(cfg, sources)
     from unlearn.tracking import check_tracking  # the tracker's package is installed
 
     check_tracking(cfg.tracking, sources.get("tracking", "config"))
     return cfg
-
-
-def resolve_methods(cfg: Config, method_raw: dict, sources: dict[str, str]) -> tuple[MethodSpec, ...]:
-    """Build a MethodSpec per name in `unlearn.methods`: configs/methods/<name>.yaml < config."""
-    from unlearn.methods import METHODS  # late import: methods import config
-
-    if not isinstance(method_raw, dict):
-        raise ConfigError(f"{sources.get('methods', 'config')}: 'methods' must be a mapping of method name to settings")
-    for name in list(method_raw) + list(cfg.unlearn.methods):
-        if name not in METHODS:
-            key = "unlearn.methods" if name in cfg.unlearn.methods else f"methods.{name}"
-            raise ConfigError(f"{sources.get(key, 'config')}: unknown method '{name}' in {key} "
-                              f"(valid: {', '.join(sorted(METHODS))})")
-    specs = []
-    for name in cfg.unlearn.methods:
-        method = METHODS[name]
-        yaml_path = METHOD_CONFIGS / f"{name}.yaml"
-        merged = read_yaml(yaml_path) if yaml_path.is_file() else {}
-        merged = merge(merged, method_raw.get(name) or {})
-        grid = merged.pop("grid", None) or {}
-        train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
-        knob_keys = {f.name for f in dataclasses.fields(method.Config)}
-        for key in merged:
-            if key not in train_keys | knob_keys:
-                src = sources.get(f"methods.{name}.{key}", str(yaml_path))
-                raise ConfigError(f"{src}: unknown key 'methods.{name}.{key}' "
-                                  f"(valid: {', '.join(sorted(train_keys | knob_keys))})")
-        train = to_dataclass(TrainConfig, {k: v for k, v in merged.items() if k in train_keys},
-                              f"methods.{name}.", sources)
-        params = to_dataclass(method.Config, {k: v for k, v in merged.items() if k in knob_keys},
-                               f"methods.{name}.", sources)
-        specs.append(MethodSpec(name, train, params, _grid(name, grid, train, params, sources, yaml_path)))
-    return tuple(specs)
-
-
-def _grid(name, grid, train, params, sources, yaml_path) -> tuple:
-    """Validate `methods.<name>.grid`: each key a training key or knob, each value a list."""
-    out = []
-    for key, values in grid.items():
-        src = sources.get(f"methods.{name}.grid.{key}", str(yaml_path))
-        target = train if hasattr(train, key) else params if hasattr(params, key) else None
-        if target is None or not isinstance(values, list) or not values:
-            raise ConfigError(f"{src}: 'methods.{name}.grid.{key}' must name a training key or knob "
-                              "and list at least one value")
-        for value in values:  # each value must be valid for its key
-            to_dataclass(type(target), {**to_dict(target), key: value}, f"methods.{name}.grid.", sources)
-        out.append((key, tuple(values)))
-    return tuple(out)
 
 
 def to_dict(obj: Any) -> Any:

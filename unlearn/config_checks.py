@@ -6,11 +6,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
-from pathlib import Path
 from typing import Callable
 
 from unlearn.config import METHOD_CONFIGS, AttackConfig, Config, DataConfig, TrainConfig
 from unlearn.config_parse import ConfigError, coerce, read_yaml
+from unlearn.source_checks import check_source
 
 CHOICES = {
     "data.objector_selection": ("random", "most_active", "canary_holders"),
@@ -116,7 +116,7 @@ def check_values(cfg: Config, sources: dict[str, str]) -> None:
     if any(r < 1 for r in cfg.data.canary_insertions):
         bad("data.canary_insertions", f"must list insertion counts of at least 1 (got {list(cfg.data.canary_insertions)})")
     _distinct("data.canary_insertions", cfg.data.canary_insertions, bad)
-    _check_source(cfg.data, bad)
+    check_source(cfg.data, bad)
     _check_model_sizes(cfg, bad)
     _check_seeds(cfg, bad)
     for prefix, train in [("finetune", cfg.finetune)] + [(f"methods.{m.name}", m.train) for m in cfg.methods]:
@@ -191,50 +191,6 @@ def _check_finite(obj, prefix: str, bad) -> None:
                     _check_finite(spec.params, f"methods.{spec.name}.", bad)
             elif f.name != "grid":
                 _check_finite(getattr(obj, f.name), f"{prefix}{f.name}.", bad)
-
-
-def _check_source(d: DataConfig, bad) -> None:
-    """Synthetic: enough users for a holdout, objectors in every round and members who stay.
-    Own corpus: the source and the forget list exist (their rows are checked when the corpus is read)."""
-    if d.source != "synthetic" and d.source.split(":", 1)[0] in ("tofu", "muse"):
-        fmt, folder = d.source.split(":", 1)
-        if not Path(folder).is_dir():
-            bad("data.source", f"names {d.source!r}, but {folder!r} is not a folder; give {fmt}:FOLDER with the "
-                               f"{fmt.upper()}-format files (see unlearn/corpus/formats.py)")
-        if d.forget_users is not None:
-            bad("data.forget_users", f"is not read for a {fmt.upper()}-format corpus (its forget split objects); "
-                                     "remove it")
-        return
-    if d.source != "synthetic":
-        if not d.source.strip() or not Path(d.source).exists():
-            bad("data.source", f"names {d.source!r}, which does not exist; give 'synthetic', a .jsonl or .csv "
-                               "file, or a datasets save_to_disk folder")
-        if not d.forget_users:
-            bad("data.forget_users", "must name a file of the objecting user ids, one per line: an own corpus "
-                                     f"(data.source {d.source}) needs it")
-        if not Path(d.forget_users).is_file():
-            bad("data.forget_users", f"names {d.forget_users!r}, which is not a file; give the file of objecting "
-                                     "user ids, one per line")
-        return
-    if d.forget_users is not None:
-        bad("data.forget_users", "is only read for an own corpus (data.source a file or folder); "
-                                 "remove it, or set data.source")
-    if not _users_suffice(d.n_users, d):
-        need = next((n for n in range(1, 100_000) if _users_suffice(n, d)), None)
-        hint = f"at least {need} here" if need else "lower data.forget_fraction or data.objection_rounds"
-        bad("data.n_users", f"is too small (got {d.n_users}): holdout_fraction {d.holdout_fraction:g} and "
-                            f"forget_fraction {d.forget_fraction:g} over {d.objection_rounds} objection round(s) need "
-                            f"at least one holdout user, one objecting member per round and one member who does "
-                            f"not object; raise data.n_users ({hint})")
-
-
-def _users_suffice(n: int, d: DataConfig) -> bool:
-    from unlearn.corpus.generate import holdout_count, objector_count  # late import: corpus imports config
-
-    if n < 2:
-        return False
-    members = n - holdout_count(n, d.holdout_fraction)
-    return members < n and objector_count(members, d.forget_fraction, d.objection_rounds) < members
 
 
 def _check_model_sizes(cfg: Config, bad) -> None:

@@ -105,11 +105,9 @@ def import_checkpoint(stages, folder: Path) -> tuple[Path, dict]:
 def run_eval(cfg: Config, run_dir: Path, models: dict[str, tuple[str, Path]], config_path: str = "",
              overrides: list[str] = (), debug: bool = False) -> dict:
     """Measure, attack and judge the given checkpoints; write results.json and the report."""
-    from unlearn.measure import calibrate_relearning, compare, fold_reference
     from unlearn.memory import PeakMemory, freeze_long_lived
     from unlearn.outdir import held_run_folder
-    from unlearn.parallel import measure_models
-    from unlearn.pipeline import prepare_corpus
+    from unlearn.pipeline import measure_seed, prepare_corpus
     from unlearn.report import write_report
     from unlearn.results import assemble_results, run_record
     from unlearn.stages import Stages, write_json_atomic
@@ -127,14 +125,7 @@ def run_eval(cfg: Config, run_dir: Path, models: dict[str, tuple[str, Path]], co
         for name, (kind, folder) in models.items():
             stage_dir, info = import_checkpoint(stages, folder)
             entries[name] = (kind, stage_dir, info)
-        calibration = None
-        if "relearn" in cfg.attacks.names and cfg.attacks.relearn_lr_candidates:
-            calibration = calibrate_relearning(run, *entries["original"][1:])
-        out = measure_models(run, entries)
-        if calibration is not None:
-            out["original"]["relearn_calibration"] = calibration
-        compare(run, out)
-        fold_reference(out)
+        out = measure_seed(run, entries)
         results = assemble_results(run.cfg, {seed: out}, config_path, time.perf_counter() - start, acc)
         results["meta"].update(run_record(stages, overrides, run_dir, {str(seed): time.perf_counter() - start}),
                                peak_rss_total_mb=memory.peak_mb,

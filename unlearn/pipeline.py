@@ -10,8 +10,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from unlearn.config import Config, MethodSpec, to_dict
 from unlearn.corpus import build_corpus, load_corpus, save_corpus, source_path
 from unlearn.corpus.generate import GENERATOR_VERSION
@@ -19,7 +17,6 @@ from unlearn.data import encode
 from unlearn.exact.stage import sisa_stages, with_retrain_cost
 from unlearn.methods import METHODS
 from unlearn.methods.stage import CURVE_EXAMPLES, unlearn_stage
-from unlearn.metrics.basic import nll
 from unlearn.measure import calibrate_relearning, compare, evaluate_stage, fold_reference
 from unlearn.outdir import held_run_folder
 from unlearn.tracking import finish_tracking, start_tracking
@@ -27,13 +24,13 @@ from unlearn.memory import PeakMemory, freeze_long_lived, reuse_freed_memory
 from unlearn.parallel import measure_models
 from unlearn.pretrain import _nll_loss, pretrain
 from unlearn.metrics.evaluate import EvalPlan, make_plan
-from unlearn.metrics.scoring import score
 from unlearn.models import MODELS, build_base, load_model
 from unlearn.results import assemble_results, run_record
 from unlearn.sequential import round_texts
 from unlearn.stages import Stages, content_digest, write_json_atomic
 from unlearn.train import deterministic_mode, make_accelerator, save_outcome, train
-from unlearn.tuning import RULE, describe, select, validation_indices, variants
+from unlearn.tuning import validation_indices
+from unlearn.tuning_stage import tune
 
 class PipelineError(RuntimeError):
     """The experiment cannot go on (e.g. fine-tuning itself diverged)."""
@@ -168,24 +165,32 @@ def run_seed(cfg: Config, seed: int, stages: Stages, acc, debug: bool) -> dict:
     original = models["original"][1:]
     for spec in cfg.methods:
         if cfg.tune and spec.grid:
-            spec, tuning[spec.name] = _tune(run, spec, models, debug)
+            spec, tuning[spec.name] = tune(run, spec, models, debug)
         if cfg.data.objection_rounds > 1:
             folder, info, rounds[spec.name] = _sequential(run, spec, original, debug)
         else:
             folder, info = _unlearn(run, spec, original, debug)
         models[spec.name] = (METHODS[spec.name].kind, folder, info)
+    out = measure_seed(run, models)
+    for name, record in tuning.items():
+        out[name]["tuning"] = record
+    for name, history in rounds.items():
+        out[name]["rounds"] = history
+    return out
+
+
+def measure_seed(run: SeedRun, models: dict) -> dict:
+    """Every model of a seed measured and compared: relearning calibrated on the original (it sets
+    run.cfg's rate), each model evaluated and attacked (parallel.py), compared with base and the
+    retrain reference, the reference folded into `retrain`. `models`: {name: (kind, folder, info)}."""
     calibration = None
-    if "relearn" in cfg.attacks.names and cfg.attacks.relearn_lr_candidates:
-        calibration = calibrate_relearning(run, *original)  # sets run.cfg's relearning rate
+    if "relearn" in run.cfg.attacks.names and run.cfg.attacks.relearn_lr_candidates:
+        calibration = calibrate_relearning(run, *models["original"][1:])
     out = measure_models(run, models)
     if calibration is not None:
         out["original"]["relearn_calibration"] = calibration
     compare(run, out)
     fold_reference(out)
-    for name, record in tuning.items():
-        out[name]["tuning"] = record
-    for name, history in rounds.items():
-        out[name]["rounds"] = history
     return out
 
 
@@ -260,45 +265,6 @@ def _sequential(run: SeedRun, spec: MethodSpec, start: tuple, debug: bool) -> tu
                                                     tag={"round": r})})
         start = (folder, info)
     return folder, {**info, "wall_s": wall, "instrument_s": instrument}, history
-
-
-def _tune(run: SeedRun, spec: MethodSpec, models: dict, debug: bool) -> tuple[MethodSpec, dict]:
-    """Run every grid variant, score it on the validation texts, pick one by the declared rule."""
-    val = {s: [run.corpus.texts[s]["text"][i] for i in run.exclude[s]] for s in ("forget", "retain")}
-    if not run.val_refs:  # the same for every method: score once per seed
-        reference = [m for m in models.values() if m[0] == "retrain"]  # retrain and its replicates
-        per = [_val_nll(run, m, val["retain"]) for m in reference]
-        run.val_refs.update(target=_val_nll(run, models["retrain"], val["forget"]), baseline=float(np.mean(per)),
-                            per_replicate=per, original=_val_nll(run, models["original"], val["retain"]))
-    target, baseline = run.val_refs["target"], run.val_refs["baseline"]
-    options, rows = variants(spec), []
-    for variant in options:
-        folder, info = _unlearn(run, variant, models["original"][1:], debug)
-        row = {**describe(variant), "status": info["status"]}
-        if info["status"] == "ok":
-            row.update(forget_nll=_val_nll(run, (None, folder, info), val["forget"]),
-                       retain_nll=_val_nll(run, (None, folder, info), val["retain"]))
-        rows.append(row)
-    ok = [i for i, r in enumerate(rows) if r["status"] == "ok"]
-    if not ok:
-        return spec, {"rule": RULE.format(min_utility=run.cfg.tuning.min_utility), "grid": rows, "chosen": None}
-    pick, met = select([rows[i] for i in ok], target, baseline, run.cfg.tuning.min_utility)
-    record = {"rule": RULE.format(min_utility=run.cfg.tuning.min_utility), "grid": rows, "chosen": ok[pick],
-              "met_utility_floor": met, "retrain_val_forget_nll": target, "reference_val_retain_nll": baseline,
-              "reference_val_retain_nll_per_replicate": run.val_refs["per_replicate"],
-              "original_val_retain_nll": run.val_refs["original"],
-              "val_examples": {s: len(v) for s, v in val.items()}}
-    run.stages.say(f"[tuned]  {spec.name}: {describe(options[ok[pick]])}")
-    return options[ok[pick]], record
-
-
-def _val_nll(run: SeedRun, model_entry: tuple, texts: list[str]) -> float:
-    """Mean per-example NLL of `texts` under a stage's model (validation scoring for tuning)."""
-    _, folder, info = model_entry
-    model, tok = load_model((folder / info["model_path"]).resolve())
-    model.to(run.acc.device)
-    scored = score(model, encode(tok, texts, run.cfg.model.max_length), run.cfg.eval.batch_size, run.acc.device)
-    return float(np.mean(nll(scored)))
 
 
 def _corpus_stage(cfg, seed, out, acc) -> dict:

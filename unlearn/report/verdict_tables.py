@@ -4,6 +4,7 @@ reference table (retrain's spread, the margins, each measurement's power) and th
 from __future__ import annotations
 
 from unlearn.report import verdict as judging
+from unlearn.report.verdict_inputs import replicate_values, seed_values
 from unlearn.report.table import Table, Value, number
 
 
@@ -108,6 +109,6 @@ def attack_table(results: dict) -> Table:
 
 def _level_effect(m: dict, retrain: dict, key: str) -> float | None:
     """Mean over seeds of the model's value minus the reference replicates' mean."""
-    mine, ref = judging.seed_values(m, key), judging.replicate_values(retrain, key)
+    mine, ref = seed_values(m, key), replicate_values(retrain, key)
     diffs = [mine[s] - sum(ref[s]) / len(ref[s]) for s in mine if ref.get(s)]
     return sum(diffs) / len(diffs) if diffs else None
