@@ -94,8 +94,9 @@ def test_two_processes_give_the_single_process_curve(tmp_path):
     subprocess.run([sys.executable, HERE / "dist_train.py", tmp_path / "one.json"], check=True, env=env,
                    capture_output=True)
     # --standalone: a free port for the rendezvous (the default 29500 may be held by another run)
-    subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", HERE / "dist_train.py", tmp_path / "two.json"],
-                   check=True, env=env, capture_output=True)
+    two = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", HERE / "dist_train.py",
+                          tmp_path / "two.json"], env=env, capture_output=True, text=True)
+    assert two.returncode == 0, two.stderr[-3000:]  # the cause, if it ever fails
     one, two = (json.loads((tmp_path / f).read_text()) for f in ("one.json", "two.json"))
     assert one["processes"] == 1 and two["processes"] == 2
     assert len(one["loss"]) == len(two["loss"]) > 3
