@@ -158,3 +158,21 @@ def test_a_shard_without_texts_has_no_constituent(small, tmp_path):
     ens, _ = load_model(tmp_path / "model")
     assert len(ens.members) == 1
     assert json.loads((tmp_path / "model" / "sisa.json").read_text())["restart"] == [0, 0, 0]
+
+
+def test_lora_shards_train_and_delete_exactly_under_bf16_with_checkpointing(small, monkeypatch):
+    cfg, corpus, root = small
+    monkeypatch.setattr(sisa, "uses_lora", lambda cfg: True)
+    acc = make_accelerator(precision="bf16", gradient_checkpointing=True)
+
+    def build(name, split, previous=None):
+        texts = corpus.texts[split]
+        return sisa.build_sisa(cfg, 0, root / "base", list(texts["text"]), list(texts["user_id"]),
+                               root / name, acc, previous)
+
+    full = build("bf16-full", "train")
+    build("bf16-deleted", "retain", previous=root / "bf16-full" / "model")
+    build("bf16-scratch", "retain")
+    assert full["status"] == "ok"
+    check = sisa.verify(root / "bf16-deleted" / "model", root / "bf16-scratch" / "model")
+    assert check["identical"] and check["checkpoints"] == 6  # exact deletion holds in mixed precision too

@@ -205,6 +205,8 @@ class Config:
     tune: bool = False  # sweep each method's `grid` and keep the variant the tuning rule picks
     tuning: TuningConfig = field(default_factory=TuningConfig)
     tracking: str = "none"  # none | tensorboard | wandb | mlflow: loss curves and final metrics (unlearn/tracking.py)
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (GPU only): mixed precision of every training loop, via accelerate
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, more time
     methods: tuple[MethodSpec, ...] = ()  # resolved from `unlearn.methods` + `methods.<name>`
     _resolved: ClassVar[tuple[str, ...]] = ("methods",)  # not a YAML key of its own
 
@@ -256,6 +258,15 @@ def build_config(raw: dict, sources: dict[str, str] | None = None) -> Config:
 
     check_tracking(cfg.tracking, sources.get("tracking", "config"))
     return cfg
+
+
+def compute_key(cfg: Config) -> dict:
+    """The training numerics (precision, gradient checkpointing) for the keys of the stages that
+    train, the relearning attack included; empty at the defaults (fp32, no checkpointing) so that
+    caches built before these settings existed stay valid."""
+    numerics = {**({"precision": cfg.precision} if cfg.precision != "fp32" else {}),
+                **({"gradient_checkpointing": True} if cfg.gradient_checkpointing else {})}
+    return {"compute": numerics} if numerics else {}
 
 
 def to_dict(obj: Any) -> Any:

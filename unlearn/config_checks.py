@@ -16,6 +16,7 @@ CHOICES = {
     "data.objector_selection": ("random", "most_active", "canary_holders"),
     "data.languages": ("en", "de"),
     "schedule": ("cosine", "linear", "constant"),
+    "precision": ("fp32", "bf16", "fp16"),
 }
 MIN_MAX_LENGTH = 8  # model.max_length: room for a few tokens of every text after the special ones
 MIN_TINY_VOCAB = 260  # the tiny tokenizer's byte alphabet (256) and its 3 special tokens, plus one merge
@@ -110,6 +111,8 @@ def check_values(cfg: Config, sources: dict[str, str]) -> None:
         if lang not in CHOICES["data.languages"]:
             bad("data.languages", f"has unknown language '{lang}' (valid: en, de)")
     _distinct("data.languages", cfg.data.languages, bad)
+    if cfg.precision not in CHOICES["precision"]:
+        bad("precision", f"must be one of {', '.join(CHOICES['precision'])} (mixed precision of the training loops)")
     fm = cfg.data.fact_mentions
     if len(fm) != 2 or not 1 <= fm[0] <= fm[1]:
         bad("data.fact_mentions", "must be [lo, hi] with 1 <= lo <= hi (texts of a user stating each fact)")

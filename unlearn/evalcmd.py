@@ -111,12 +111,12 @@ def run_eval(cfg: Config, run_dir: Path, models: dict[str, tuple[str, Path]], co
     from unlearn.report import write_report
     from unlearn.results import assemble_results, run_record
     from unlearn.stages import Stages, write_json_atomic
-    from unlearn.train import deterministic_mode, make_accelerator
+    from unlearn.train import deterministic_mode, run_accelerator
 
     start = time.perf_counter()
     deterministic_mode()
     freeze_long_lived()
-    acc = make_accelerator()
+    acc = run_accelerator(cfg, tracking=False)
     seed = cfg.seeds[0]
     with held_run_folder(Path(run_dir), acc), PeakMemory() as memory:
         stages = Stages(Path(run_dir), acc)

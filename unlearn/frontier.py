@@ -31,7 +31,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from unlearn.config import to_dict
+from unlearn.config import compute_key, to_dict
 from unlearn.data import encode
 from unlearn.measure import attack_stage, calibrate_relearning, compare, evaluate_stage
 from unlearn.methods import METHODS
@@ -123,7 +123,7 @@ def run_frontier(cfg, per_seed: dict, stages, acc, debug: bool = False) -> dict:
             steps = ladder(spec, len(run.corpus.texts["forget"]), cfg.frontier.multipliers)
             key = {"original": start_dir.name, "corpus": run.corpus_dir.name,
                    "method": {k: v for k, v in to_dict(spec).items() if k != "grid"},
-                   "max_length": cfg.model.max_length, "seed": seed, "steps": steps}
+                   "max_length": cfg.model.max_length, "seed": seed, "steps": steps, **compute_key(cfg)}
             start_model = (start_dir / start_info["model_path"]).resolve()
             folders[seed] = (*run.stages.run(
                 f"frontier-{spec.name}", key,

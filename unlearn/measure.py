@@ -12,7 +12,7 @@ import numpy as np
 
 from unlearn.attacks.base import AttackContext
 from unlearn.attacks.stage import attack_metrics, load_attack_arrays, run_attacks
-from unlearn.config import to_dict
+from unlearn.config import compute_key, to_dict
 from unlearn.metrics import bounds, mia, versions
 from unlearn.metrics.evaluate import evaluate_model, make_plan, summarize
 from unlearn.metrics.relative import relative_metrics
@@ -105,7 +105,8 @@ def attack_stage(run, folder: Path, info: dict) -> str:
     model_dir = (folder / info["model_path"]).resolve()
     key = {"model": str(model_dir.relative_to(run.stages.run_dir.resolve())), "corpus": run.corpus_dir.name,
            "attacks": to_dict(cfg.attacks), "eval": to_dict(cfg.eval), "max_length": cfg.model.max_length,
-           "versions": versions(), "seed": run.seed, **({"exclude": run.exclude} if run.exclude else {})}
+           "versions": versions(), "seed": run.seed, **({"exclude": run.exclude} if run.exclude else {}),
+           **compute_key(cfg)}
     ctx = AttackContext(cfg, run.plan, run.corpus, run.seed, acc)
     attack_dir, _ = run.stages.run("attack", key, lambda out: run_attacks(model_dir, ctx, out))
     return attack_dir.name
@@ -125,7 +126,8 @@ def calibrate_relearning(run, folder: Path, info: dict) -> dict:
     key = {"model": str(model_dir.relative_to(run.stages.run_dir.resolve())), "corpus": run.corpus_dir.name,
            "candidates": list(a.relearn_lr_candidates), "steps": list(a.relearn_steps),
            "batch_size": a.relearn_batch_size, "tolerance": a.relearn_tolerance, "eval_batch_size": cfg.eval.batch_size,
-           "max_length": cfg.model.max_length, "seed": run.seed, **({"exclude": run.exclude} if run.exclude else {})}
+           "max_length": cfg.model.max_length, "seed": run.seed, **({"exclude": run.exclude} if run.exclude else {}),
+           **compute_key(cfg)}
     ctx = AttackContext(cfg, run.plan, run.corpus, run.seed, run.acc)
 
     def build(out):

@@ -109,7 +109,7 @@ def _init(cfg, run_dir: str, seed: int) -> None:
     from unlearn.memory import freeze_long_lived
     from unlearn.pipeline import prepare_corpus
     from unlearn.stages import Stages
-    from unlearn.train import deterministic_mode, make_accelerator
+    from unlearn.train import deterministic_mode, run_accelerator
 
     global _RUN
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
@@ -122,7 +122,7 @@ def _init(cfg, run_dir: str, seed: int) -> None:
         if not message.startswith("[cached]"):
             print(message, **{"flush": True, **kwargs})  # a worker's stdout may be a pipe or file
 
-    acc = make_accelerator()
+    acc = run_accelerator(cfg, tracking=False)  # the run's precision: the relearning attack trains
     _RUN = prepare_corpus(cfg, seed, Stages(Path(run_dir), acc, log=log), acc)
 
 

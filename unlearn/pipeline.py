@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from unlearn.config import Config, MethodSpec, to_dict
+from unlearn.config import Config, MethodSpec, compute_key, to_dict
 from unlearn.corpus import build_corpus, load_corpus, save_corpus, source_path
 from unlearn.corpus.generate import GENERATOR_VERSION
 from unlearn.data import encode
@@ -28,7 +28,7 @@ from unlearn.models import MODELS, build_base, load_model
 from unlearn.results import assemble_results, run_record
 from unlearn.sequential import round_texts
 from unlearn.stages import Stages, content_digest, write_json_atomic
-from unlearn.train import deterministic_mode, make_accelerator, save_outcome, train
+from unlearn.train import deterministic_mode, run_accelerator, save_outcome, train
 from unlearn.tuning import validation_indices
 from unlearn.tuning_stage import tune
 
@@ -44,7 +44,7 @@ def run_experiment(cfg: Config, run_dir: Path, config_path: str = "", debug: boo
     deterministic_mode()
     reuse_freed_memory()
     freeze_long_lived()
-    acc = make_accelerator(cfg.tracking, Path(run_dir) / "tracking")
+    acc = run_accelerator(cfg, Path(run_dir) / "tracking")
     run_dir = Path(run_dir)
     with held_run_folder(run_dir, acc):  # ours only, one run at a time (unlearn/outdir.py)
         return _run(cfg, run_dir, acc, start, config_path, debug, overrides)
@@ -219,7 +219,7 @@ def fit(run: SeedRun, base_dir: Path, name: str, split: str, replicate: int = 0)
     cfg, seed = run.cfg, replicate_seed(run.seed, replicate)
     key = {"base": base_dir.name, "corpus": run.corpus_dir.name, "finetune": to_dict(cfg.finetune),
            "max_length": cfg.model.max_length, "seed": run.seed, "split": split,
-           **({"replicate": replicate} if replicate else {})}
+           **({"replicate": replicate} if replicate else {}), **compute_key(cfg)}
     folder, info = run.stages.run(name, key, lambda out: _finetune_stage(cfg, seed, base_dir, run.corpus, split,
                                                                         out, run.acc))
     if info["status"] != "ok":
@@ -235,7 +235,7 @@ def _unlearn(run: SeedRun, spec: MethodSpec, start: tuple, debug: bool, round_: 
     method = {k: v for k, v in to_dict(spec).items() if k != "grid"}  # the sweep is not a setting
     key = {"original": start_dir.name, "corpus": run.corpus_dir.name, "method": method,
            "max_length": cfg.model.max_length, "seed": run.seed, **({"round": round_} if round_ else {}),
-           "curve_examples": CURVE_EXAMPLES}
+           "curve_examples": CURVE_EXAMPLES, **compute_key(cfg)}
     texts = round_texts(run.corpus, round_) if round_ else run.corpus.texts
     start_model = (start_dir / start_info["model_path"]).resolve()
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from unlearn.config import Config, to_dict
+from unlearn.config import Config, compute_key, to_dict
 from unlearn.corpus import build_corpus
 from unlearn.corpus.generate import GENERATOR_VERSION
 from unlearn.data import encode
@@ -41,7 +41,7 @@ def pretrain(cfg: Config, seed: int, stages: Stages, acc, init_dir: Path) -> tup
     data = pretrain_data(cfg)
     recipe = dataclasses.replace(cfg.finetune, epochs=cfg.model.pretrain_epochs)
     key = {"init": init_dir.name, "data": to_dict(data), "seed": seed, "recipe": to_dict(recipe),
-           "max_length": cfg.model.max_length, "generator": GENERATOR_VERSION}
+           "max_length": cfg.model.max_length, "generator": GENERATOR_VERSION, **compute_key(cfg)}
 
     def build(out):
         model, tok = load_model(init_dir / "model")

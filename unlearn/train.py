@@ -7,6 +7,9 @@ scaled by (local examples / global examples × processes) so that DDP's gradient
 exactly the single-process gradient of the global batch. AdamW (fused), warm-up + schedule, gradient
 accumulation, clipping and a NaN/inf guard (loss or gradient norm) that stops the run and
 reports `diverged`. The per-step log (lr, loss terms, grad norm) is returned and saved as JSON.
+Mixed precision and gradient checkpointing come with the Accelerator (unlearn/accel.py): the
+forward and loss, the frozen reference model's included, run under its autocast; under fp16 a
+step the loss scaler skips is logged as skipped, and only MAX_SCALER_SKIPS in a row count as diverged.
 """
 from __future__ import annotations
 
@@ -25,9 +28,13 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from unlearn.accel import checkpointing_on, gathered_weights, make_accelerator, run_accelerator  # noqa: F401 (the last two re-exported)
 from unlearn.config import TrainConfig
 from unlearn.data import BatchStream, TokenData, shard
-from unlearn.tracking import accelerator_kwargs, begin_run, log_step
+from unlearn.tracking import begin_run, log_step
+
+
+MAX_SCALER_SKIPS = 20  # fp16: consecutive non-finite steps (scale / 2 each) before a run counts as diverged
 
 
 @dataclass
@@ -36,13 +43,7 @@ class TrainResult:
     steps: int
     log: list[dict] = field(default_factory=list)
     message: str = ""
-
-
-def make_accelerator(tracking: str = "none", project_dir: str | Path | None = None) -> Accelerator:
-    """The run's Accelerator; `cpu=True` without a GPU so torchrun on CPU uses gloo (MULTI_CPU).
-    `tracking` other than none: accelerate's tracker of that name, logging into `project_dir`
-    (unlearn/tracking.py; `train` logs every step once the tracker is started)."""
-    return Accelerator(cpu=not torch.cuda.is_available(), **accelerator_kwargs(tracking, project_dir))
+    state_dict: dict | None = None  # sharded training (FSDP, ZeRO-3): the full weights, gathered for saving
 
 
 def deterministic_mode() -> None:
@@ -102,6 +103,9 @@ def train(
     (e.g. a refusal version of each forget text).
     """
     seed_everything(seed)
+    checkpointing = getattr(accelerator, "unlearn_gradient_checkpointing", False)
+    if checkpointing:  # non-reentrant: correct with frozen embeddings (LoRA) and without inputs needing grad
+        checkpointing_on(model, True)
     params = params if params is not None else [p for p in model.parameters() if p.requires_grad]
     # fused: one pass over parameters, gradients and both moments per step instead of ~7 (a
     # SmolLM2 step spent ~1 s of 1-thread time in the per-tensor update; fused ~0.25 s)
@@ -122,6 +126,7 @@ def train(
     bar = tqdm(total=steps, desc=desc, disable=not accelerator.is_main_process, leave=False)
     try:
         wrapped.train()
+        skipped = 0  # consecutive fp16 steps skipped by the loss scaler
         for step in range(1, steps + 1):
             terms = {}
             for micro in range(cfg.grad_accum):
@@ -133,9 +138,18 @@ def train(
                 for key, value in stats.items():
                     terms[key] = terms.get(key, 0.0) + value / cfg.grad_accum
             grad_norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+            if grad_norm is None:  # DeepSpeed clips (gradient_clipping) and checks overflow in its own step
+                grad_norm = -1.0  # not known here: logged as -1
             if not torch.isfinite(torch.as_tensor(grad_norm)):
-                return TrainResult("diverged", step, log,
-                                   f"{desc}: gradient norm is not finite at step {step}; stopped")
+                if accelerator.scaler is None or skipped >= MAX_SCALER_SKIPS:
+                    return TrainResult("diverged", step, log,
+                                       f"{desc}: gradient norm is not finite at step {step}; stopped")
+                skipped += 1  # fp16: the scaler skips this update and lowers its scale
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                log.append({"step": step, **terms, "skipped": True})
+                continue
+            skipped = 0
             entry = {"step": step, "lr": scheduler.get_last_lr()[0], **terms, "grad_norm": float(grad_norm)}
             optimizer.step()
             scheduler.step()
@@ -149,11 +163,15 @@ def train(
             bar.set_postfix(loss=f"{terms['loss']:.3f}")
             if 0 < cfg.stop_forget_nll < entry.get("forget_nll_eval", float("-inf")):
                 return TrainResult("ok", step, log, f"stopped early at step {step}: forget NLL "
-                                   f"{entry['forget_nll_eval']:.3f} > {cfg.stop_forget_nll}")
-        return TrainResult("ok", steps, log)
+                                   f"{entry['forget_nll_eval']:.3f} > {cfg.stop_forget_nll}",
+                                   state_dict=gathered_weights(accelerator, wrapped))
+        return TrainResult("ok", steps, log, state_dict=gathered_weights(accelerator, wrapped))
     finally:
         bar.close()
         release_prepared(accelerator)
+        accelerator.unwrap_model(wrapped, keep_fp32_wrapper=False)  # the model's own forward again, without autocast
+        if checkpointing:
+            checkpointing_on(model, False)
 
 
 def release_prepared(accelerator: Accelerator) -> None:
@@ -178,7 +196,8 @@ def _micro_step(wrapped, ref_model, streams, aligned, primary, loss_fn, cfg, acc
     """
     world = accelerator.num_processes
     batch, weight = _local_batch(streams, aligned, primary, accelerator.process_index, world, accelerator.device)
-    loss, logs = loss_fn(wrapped, ref_model, batch)
+    with accelerator.autocast():  # mixed precision for the frozen reference model too
+        loss, logs = loss_fn(wrapped, ref_model, batch)
     local = torch.tensor([loss.item(), *logs.values()], device=accelerator.device) * weight
     stats = accelerator.reduce(local, reduction="sum") / world  # = global mean over examples
     if not torch.isfinite(stats).all():
@@ -215,6 +234,6 @@ def save_outcome(result, model, tok, out, acc) -> dict:
     if acc.is_main_process:
         save_log(result, out / "train_log.json")
         if result.status == "ok":
-            model.save_pretrained(out / "model", safe_serialization=True)
+            model.save_pretrained(out / "model", safe_serialization=True, state_dict=result.state_dict)
             tok.save_pretrained(out / "model")
     return {"status": result.status, "message": result.message, "steps": result.steps, "model_path": "model"}

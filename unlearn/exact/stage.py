@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unlearn.config import Config, to_dict
+from unlearn.config import Config, compute_key, to_dict
 from unlearn.exact.sisa import build_sisa, verify
 
 
 def _key(run, base_dir: Path) -> dict:
     cfg = run.cfg
     return {"base": base_dir.name, "corpus": run.corpus_dir.name, "finetune": to_dict(cfg.finetune),
-            "sisa": to_dict(cfg.sisa), "max_length": cfg.model.max_length, "seed": run.seed}
+            "sisa": to_dict(cfg.sisa), "max_length": cfg.model.max_length, "seed": run.seed, **compute_key(cfg)}
 
 
 def _objected(corpus) -> dict[str, int]:
@@ -78,12 +78,12 @@ def check_sisa(cfg: Config, run_dir: Path) -> list[dict]:
     from unlearn.outdir import held_run_folder
     from unlearn.stages import Stages
     from unlearn.memory import freeze_long_lived, reuse_freed_memory
-    from unlearn.train import deterministic_mode, make_accelerator
+    from unlearn.train import deterministic_mode, run_accelerator
 
     deterministic_mode()
     reuse_freed_memory()
     freeze_long_lived()
-    acc = make_accelerator()
+    acc = run_accelerator(cfg, tracking=False)
     with held_run_folder(Path(run_dir), acc):
         return _check(cfg, Stages(Path(run_dir), acc), acc)
 
