@@ -159,6 +159,44 @@ def test_two_processes_building_one_stage_share_the_first_finished_folder(tmp_pa
     assert [p.name for p in tmp_path.iterdir()] == [final.name]  # the loser's temp folder is gone
 
 
+def _concurrent_builder(folder, barrier, results):
+    """One of two processes building the same stage at the same time (both inside build at once)."""
+    messages = []
+
+    def build(out):
+        (out / "model.bin").write_bytes(os.urandom(1 << 16))  # each builder's own bytes
+        (out / "who.txt").write_text(str(os.getpid()))
+        barrier.wait(timeout=60)  # both have built; now both publish
+        return {"status": "ok"}
+
+    final, info = Stages(folder, make_accelerator(), log=lambda m, **k: messages.append(m)).run("eval", {"k": 1}, build)
+    results.put((os.getpid(), final.name, (final / "who.txt").read_text(), info["files"], messages))
+
+
+def test_two_concurrent_builder_processes_leave_one_valid_stage_folder(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(2), context.Queue()
+    workers = [context.Process(target=_concurrent_builder, args=(tmp_path, barrier, results)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    outcomes = [results.get(timeout=120) for _ in workers]
+    for w in workers:
+        w.join(timeout=60)
+    assert [w.exitcode for w in workers] == [0, 0]
+    (pid_a, name_a, who_a, files_a, log_a), (pid_b, name_b, who_b, files_b, log_b) = outcomes
+    assert [p.name for p in tmp_path.iterdir()] == [name_a] == [name_b]  # one folder, no temp folder left
+    final = tmp_path / name_a
+    assert who_a == who_b and int(who_a) in (pid_a, pid_b)  # both use the winner's files
+    assert files_a == files_b == json.loads((final / "stage.json").read_text())["files"]
+    assert stages_module.check_files(final, files_a) is None  # the records match the bytes on disk
+    shared = [log for log in (log_a, log_b) if any(m.startswith("[shared]") for m in log)]
+    assert len(shared) == 1  # the loser said it used the winner's folder
+    _, info = Stages(tmp_path, make_accelerator(), log=quiet).run("eval", {"k": 1}, writer([], "never"))
+    assert (final / "who.txt").read_text() == who_a  # a later run reuses it
+
+
 def test_content_digest_follows_the_bytes_not_the_path(tmp_path):
     f = tmp_path / "forget.txt"
     f.write_text("u1\nu2\n")

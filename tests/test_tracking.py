@@ -1,6 +1,8 @@
 """Experiment tracking (unlearn/tracking.py): TensorBoard event files written and read back with the
 logged values, offline; wandb and mlflow accepted and handed to accelerate, a ConfigError where the
 package is missing; none (the default) logs and creates nothing. No network in any test."""
+import types
+
 import pytest
 from helpers import random_tokens, tiny_lm
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -99,12 +101,13 @@ def test_wandb_and_mlflow_are_accepted_and_passed_to_accelerate(monkeypatch, tmp
     monkeypatch.setattr(tracking, "installed", lambda module: module == name)
     assert load_config(SMOKE, [f"tracking={name}"]).tracking == name
     seen = {}
-    monkeypatch.setattr("unlearn.train.Accelerator", lambda **kwargs: seen.update(kwargs) or "acc")
-    assert make_accelerator(name, tmp_path / "tracking") == "acc"
+    fake = types.SimpleNamespace()
+    monkeypatch.setattr("unlearn.accel.Accelerator", lambda **kwargs: seen.update(kwargs) or fake)
+    assert make_accelerator(name, tmp_path / "tracking") is fake
     assert seen["log_with"] == name and seen["project_dir"] == str(tmp_path / "tracking")
     seen.clear()
     make_accelerator()  # none: no tracker arguments at all
-    assert set(seen) == {"cpu"}
+    assert set(seen) == {"cpu", "mixed_precision"} and seen["mixed_precision"] == "no"  # no tracker arguments
 
 
 def test_flat_config_holds_only_plain_values():

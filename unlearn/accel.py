@@ -67,14 +67,26 @@ def run_accelerator(cfg, project_dir: str | Path | None = None, tracking: bool =
                             cfg.gradient_checkpointing)
 
 
-def gathered_weights(accelerator: Accelerator, wrapped) -> dict | None:
-    """The full weights of a sharded model (FSDP, DeepSpeed ZeRO-3), gathered on the main process
-    (every process must call this); None where each process holds them whole (one process, DDP, ZeRO-2)."""
+def sharded(accelerator: Accelerator) -> bool:
+    """Whether the processes hold parts of each parameter (FSDP, DeepSpeed ZeRO-3), not whole copies."""
     from accelerate.utils import DistributedType
 
     kind = accelerator.distributed_type
-    zero3 = kind == DistributedType.DEEPSPEED and accelerator.state.deepspeed_plugin.zero_stage == 3
-    return accelerator.get_state_dict(wrapped) if kind == DistributedType.FSDP or zero3 else None
+    return kind == DistributedType.FSDP or (kind == DistributedType.DEEPSPEED
+                                            and accelerator.state.deepspeed_plugin.zero_stage == 3)
+
+
+def need_whole_weights(accelerator: Accelerator, what: str) -> None:
+    """Stop `what` (a step that edits weights in place after training) under sharded training."""
+    if sharded(accelerator):
+        raise ConfigError(f"{what} works on whole weights after training, which FSDP and ZeRO-3 split over the "
+                          "processes; run it under configs/accelerate/ddp.yaml or deepspeed_zero2.yaml")
+
+
+def gathered_weights(accelerator: Accelerator, wrapped) -> dict | None:
+    """The full weights of a sharded model, gathered on the main process (every process must call
+    this); None where each process holds them whole (one process, DDP, ZeRO-2)."""
+    return accelerator.get_state_dict(wrapped) if sharded(accelerator) else None
 
 
 def checkpointing_on(model, on: bool) -> None:

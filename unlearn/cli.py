@@ -3,6 +3,7 @@
     unlearn run CONFIG [key=value ...] [--out DIR] [--debug]
     unlearn data CONFIG [key=value ...] [--out DIR] [--debug]
     unlearn eval CONFIG --original DIR --retrain DIR [--retrain DIR ...] [--model NAME=DIR ...] [--out DIR]
+    unlearn sweep SWEEP.yaml [--out DIR] [--address RAY] [--cpus-per-task N]
     unlearn report RUN_DIR [--publish DIR] [--scaling RUN ...]
     unlearn sisa-check CONFIG [key=value ...] [--out DIR] [--debug]
     unlearn bench [--out DIR] [--quick RESULTS] [--smollm2 RESULTS] [--no-smollm2]
@@ -52,6 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base", metavar="DIR", help="the model before fine-tuning (for the metrics relative to it)")
     p.add_argument("--out", help="output folder (default runs/<name>-eval/)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p = sub.add_parser("sweep", help="run a grid of experiments (seeds, forget fractions, models, methods, ...) on "
+                                     "Ray, every run's stages in one shared cache, and tabulate them together")
+    p.add_argument("sweep_file", help="sweep YAML: config, overrides, grid (e.g. configs/sweeps/smoke-grid.yaml)")
+    p.add_argument("--out", help="sweep folder (default runs/<sweep name>/): runs/<point>/, stages/, summary.md")
+    p.add_argument("--address", help="a running Ray cluster to use (e.g. HEAD:6379 or auto); default: an embedded "
+                                     "Ray instance on this machine")
+    p.add_argument("--cpus-per-task", type=int, metavar="N",
+                   help="CPUs (and torch threads) per task; default all of this machine's (one task at a time here)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
     p = sub.add_parser("report", help="rebuild report.md, figures/ and tables/ from a run folder's results.json")
     p.add_argument("run_dir")
     p.add_argument("--publish", metavar="DIR", help="write results.json, README.md (the report), figures/ and "
@@ -68,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-smollm2", action="store_true", help="skip the pretrained model's live figures")
     p.add_argument("--debug", action="store_true")
     args, extra = parser.parse_known_args(argv)
-    if extra and (args.command in ("report", "bench") or any(e.startswith("-") for e in extra)):
+    if extra and (args.command in ("report", "bench", "sweep") or any(e.startswith("-") for e in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:  # key=value overrides that came after an option
         args.overrides += extra
@@ -185,6 +195,22 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    """Run the grid on Ray; print each run's status and the sweep report's path. Exit 1 if a run failed."""
+    from unlearn.sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(args.sweep_file)
+    if args.cpus_per_task is not None and args.cpus_per_task < 1:
+        raise ConfigError(f"--cpus-per-task must be at least 1 (got {args.cpus_per_task})")
+    out = Path(args.out or Path("runs") / sweep.name)
+    record = run_sweep(sweep, out, args.address, args.cpus_per_task)
+    for point in record["points"]:
+        print(f"{point['name']:<40} {point['status']}" + (f": {point['message']}" if point["status"] != "ok" else ""))
+    print(f"\n{out / 'summary.md'}  {out / 'tables' / 'sweep.csv'}  ({record['wall_s']:.0f} s, "
+          f"{record['stages']['built']} stages built, {record['stages']['folders']} in the shared cache)")
+    return 0 if all(p["status"] == "ok" for p in record["points"]) else 1
+
+
 def cmd_sisa_check(args) -> int:
     """Exit 0 if every seed's SISA after deletion equals a SISA trained without the users."""
     from unlearn.exact.stage import check_sisa
@@ -226,7 +252,7 @@ def _is_main() -> bool:
     return make_accelerator().is_main_process
 
 
-COMMANDS = {"run": cmd_run, "frontier": cmd_frontier, "eval": cmd_eval, "data": cmd_data, "report": cmd_report, "sisa-check": cmd_sisa_check, "bench": cmd_bench}
+COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "frontier": cmd_frontier, "eval": cmd_eval, "data": cmd_data, "report": cmd_report, "sisa-check": cmd_sisa_check, "bench": cmd_bench}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -7,6 +7,11 @@ processes of one thread each; measured on the quick experiment's tiny model, two
 evaluations finish together in ~1.3x less time than two 2-thread ones in a row. Each worker
 rebuilds the seed's shared state (corpus, evaluation plan) from the cached corpus stage.
 
+Sweeps of many runs go to Ray (unlearn/sweep.py); this pool stays for the models of one run: a
+Ray task would still rebuild the seed's corpus and plan in each worker as `_init` does, and an
+embedded Ray instance adds its own start (2.4 s) and stop (1.1 s) to every run, where the pool's
+two spawned workers start while the first models are evaluated.
+
 `eval.workers` is part of every evaluation and attack stage key (the numbers of a 1-thread
 stage may differ from a 2-thread one in the last float bits), so results stay a function of the
 config. Only single-process runs use workers; under torchrun the stages run as before.

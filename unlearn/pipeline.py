@@ -37,9 +37,10 @@ class PipelineError(RuntimeError):
 
 
 def run_experiment(cfg: Config, run_dir: Path, config_path: str = "", debug: bool = False,
-                   overrides: list[str] = ()) -> dict:
+                   overrides: list[str] = (), stage_dir: Path | None = None) -> dict:
     """Run every stage for every seed; write results.json and report.md; return the results.
-    `config_path` and `overrides` are recorded so the report can state the command that reruns it."""
+    `config_path` and `overrides` are recorded so the report can state the command that reruns it.
+    `stage_dir`: where the stages live if not in the run folder (a cache shared by a sweep's runs)."""
     start = time.perf_counter()
     deterministic_mode()
     reuse_freed_memory()
@@ -47,14 +48,15 @@ def run_experiment(cfg: Config, run_dir: Path, config_path: str = "", debug: boo
     acc = run_accelerator(cfg, Path(run_dir) / "tracking")
     run_dir = Path(run_dir)
     with held_run_folder(run_dir, acc):  # ours only, one run at a time (unlearn/outdir.py)
-        return _run(cfg, run_dir, acc, start, config_path, debug, overrides)
+        return _run(cfg, run_dir, acc, start, config_path, debug, overrides, Path(stage_dir or run_dir))
 
 
-def _run(cfg: Config, run_dir: Path, acc, start: float, config_path: str, debug: bool, overrides) -> dict:
+def _run(cfg: Config, run_dir: Path, acc, start: float, config_path: str, debug: bool, overrides,
+         stage_dir: Path) -> dict:
     """run_experiment's work, inside the held run folder."""
     from unlearn.report import write_report
 
-    stages = Stages(run_dir, acc)
+    stages = Stages(stage_dir, acc)
     start_tracking(acc, cfg)  # creates <run_dir>/tracking only now that the folder is held
     per_seed, seed_wall = {}, {}
     with PeakMemory() as memory:  # this process and its evaluation workers together

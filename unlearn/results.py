@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -87,8 +88,10 @@ def run_record(stages, overrides, run_dir, seed_wall: dict) -> dict:
         kind = folder.rsplit("-", 1)[0]
         kind = "unlearn" if kind.startswith("unlearn-") else "sisa" if kind.startswith("sisa") else kind
         by_kind[kind] = by_kind.get(kind, 0.0) + float(wall)
+    shared = Path(stages.run_dir).resolve() != Path(run_dir).resolve()
     return {"stages": {"cached": len(stages.hits), "built": len(stages.built),
-                       "total_wall_s": sum(stages.wall_s.values()), "wall_s_by_kind": by_kind},
+                       "total_wall_s": sum(stages.wall_s.values()), "wall_s_by_kind": by_kind,
+                       **({"dir": str(stages.run_dir), "built_names": list(stages.built)} if shared else {})},
             "overrides": list(overrides), "run_dir": str(run_dir), "seed_wall_s": seed_wall,
             "peak_rss_mb": peak_rss_mb()}
 

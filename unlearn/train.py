@@ -28,7 +28,8 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from unlearn.accel import checkpointing_on, gathered_weights, make_accelerator, run_accelerator  # noqa: F401 (the last two re-exported)
+from unlearn.accel import checkpointing_on, gathered_weights, sharded
+from unlearn.accel import make_accelerator, run_accelerator  # noqa: F401 (re-exported)
 from unlearn.config import TrainConfig
 from unlearn.data import BatchStream, TokenData, shard
 from unlearn.tracking import begin_run, log_step
@@ -155,7 +156,8 @@ def train(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             if callback is not None and (step % cfg.log_every == 0 or step == steps):
-                entry.update(callback(step, accelerator.unwrap_model(wrapped)))
+                # sharded: every process runs the wrapped model's forward together (whole weights otherwise)
+                entry.update(callback(step, wrapped if sharded(accelerator) else accelerator.unwrap_model(wrapped)))
                 wrapped.train()
             log.append(entry)
             log_step(accelerator, tag, entry)

@@ -48,6 +48,7 @@ from safetensors.torch import load_file, save_file
 from unlearn.config import Config, TrainConfig
 from unlearn.data import encode
 from unlearn.losses import batch_nll
+from unlearn.accel import need_whole_weights
 from unlearn.train import train
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -130,6 +131,7 @@ def build_sisa(cfg: Config, seed: int, base_dir: Path, texts: list[str], user_id
     With `previous` (an earlier SISA model folder trained on a superset of these texts, same
     seed and settings), only shards that lost users are retrained, from the checkpoint before
     the first slice that held a removed user; the other checkpoints are copied."""
+    need_whole_weights(acc, "SISA (a checkpoint of every slice)")
     S, R, lora = cfg.sisa.shards, cfg.sisa.slices, uses_lora(cfg)
     folder = out / "model"
     folder.mkdir(parents=True, exist_ok=True)

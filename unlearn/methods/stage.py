@@ -19,6 +19,7 @@ from unlearn.data import encode
 from unlearn.methods import METHODS
 from unlearn.metrics.scoring import token_logprobs
 from unlearn.models import load_model
+from unlearn.accel import need_whole_weights
 from unlearn.train import save_outcome, train
 
 CURVE_EXAMPLES = 32  # examples per split for the unlearning curves (scored every log_every steps)
@@ -35,6 +36,7 @@ def apply_method(method, model, ref_model, splits: dict, train_cfg, seed: int, a
     result = train(model, splits, "forget", method.loss, train_cfg, seed, acc, ref_model=ref_model,
                    params=params, callback=callback, desc=f"unlearn {type(method).__name__}", aligned=aligned)
     if result.status == "ok" and hasattr(method, "finish"):
+        need_whole_weights(acc, f"{type(method).__name__}'s finishing step")
         method.finish(model, ref_model)  # a weight-space step after training (task-vector negation)
     return result
 
