@@ -23,7 +23,7 @@ run: setup
 test: setup
 	$(VENV)/bin/python -m pytest -q
 
-# the fault tier: bad inputs, interrupts, kills, damaged stages, two runs into one folder (~3 min on 2 cores: 195 tests in 160 s)
+# the fault tier: bad inputs, interrupts, kills, damaged stages, two runs into one folder (~5 min on 2 cores: 196 tests in 273 s)
 test-faults: setup
 	$(VENV)/bin/python -m pytest -q -m faults
 
