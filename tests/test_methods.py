@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import torch
-from helpers import random_tokens, tiny_lm
+from helpers import method_inputs, tiny_lm
 
 from unlearn.config import TrainConfig
 from unlearn.losses import forward_logits, sequence_nll
@@ -49,15 +49,10 @@ def test_method_contract(name):
         assert cls.trains is False
         return
     ascent, changes = CONTRACT[name]
-    model, forget, retain = tiny_lm(0), random_tokens(16, 1), random_tokens(16, 2)
+    model = tiny_lm(0)
     before = copy.deepcopy(model)
-    ref = copy.deepcopy(model) if cls.needs_ref else None
-    splits = {"forget": forget, **({"retain": retain} if cls.needs_retain else {})}
-    # aligned splits (e.g. IdkDPO's refusals): the names come from aligned_texts, the rows are random
-    # tokens, one per forget row (the random data has no text to derive them from)
-    names = method.aligned_texts(["X (@x): hi"] * len(forget), ["en"] * len(forget), [[]] * len(forget)) \
-        if hasattr(method, "aligned_texts") else {}
-    aligned = {n: random_tokens(len(forget), 3 + i) for i, n in enumerate(names)}
+    ref, splits, aligned = method_inputs(cls, method, model)
+    forget = splits["forget"]
     cfg = TrainConfig(lr=1e-2, max_steps=4, batch_size=8, warmup_ratio=0.0, schedule="constant")
     result = apply_method(method, model, ref, splits, cfg, 0, make_accelerator(), aligned=aligned)
     assert result.status == "ok" and result.steps == 4

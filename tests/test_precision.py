@@ -4,7 +4,7 @@ import copy
 
 import pytest
 import torch
-from helpers import random_tokens, tiny_lm
+from helpers import method_inputs, random_tokens, tiny_lm
 
 from unlearn.config import BASE_CONFIG, ConfigError, TrainConfig, compute_key, load_config
 from unlearn.losses import forward_logits, sequence_nll
@@ -77,12 +77,8 @@ def test_the_frozen_reference_runs_under_the_same_autocast():
 def test_every_method_trains_under_bf16_with_checkpointing(name):
     cls = METHODS[name]
     method = cls(cls.Config())
-    model, forget, retain = tiny_lm(0), random_tokens(16, 1), random_tokens(16, 2)
-    ref = copy.deepcopy(model) if cls.needs_ref else None
-    splits = {"forget": forget, **({"retain": retain} if cls.needs_retain else {})}
-    names = method.aligned_texts(["X (@x): hi"] * len(forget), ["en"] * len(forget), [[]] * len(forget)) \
-        if hasattr(method, "aligned_texts") else {}
-    aligned = {n: random_tokens(len(forget), 3 + i) for i, n in enumerate(names)}
+    model = tiny_lm(0)
+    ref, splits, aligned = method_inputs(cls, method, model)
     cfg = TrainConfig(lr=1e-2, max_steps=3, batch_size=8, warmup_ratio=0.0, schedule="constant")
     acc = make_accelerator(precision="bf16", gradient_checkpointing=True)
     result = apply_method(method, model, ref, splits, cfg, 0, acc, aligned=aligned)
