@@ -151,6 +151,8 @@ def evaluate_stage(run, kind, folder, info, texts: dict | None = None, tag: dict
                       "steps": int(info.get("steps", 0))}}
     if info.get("instrument_s"):  # the unlearning curve's scoring, outside the method's cost
         entry["cost"]["instrument_s"] = float(info["instrument_s"])
+    if "flops" in info:  # counted by the code (unlearn/flops.py): the cost machine load cannot move
+        entry["cost"]["flops"] = float(info["flops"])
     entry["cost"].update(info.get("cost", {}))  # e.g. SISA's speed-ups
     if info.get("message"):
         entry["message"] = info["message"]

@@ -15,6 +15,7 @@ from unlearn.corpus import build_corpus, load_corpus, save_corpus, source_path
 from unlearn.corpus.generate import GENERATOR_VERSION
 from unlearn.data import encode
 from unlearn.exact.stage import sisa_stages, with_retrain_cost
+from unlearn.flops import FlopCounter
 from unlearn.methods import METHODS
 from unlearn.methods.stage import CURVE_EXAMPLES, unlearn_stage
 from unlearn.measure import calibrate_relearning, compare, evaluate_stage, fold_reference
@@ -254,11 +255,12 @@ def _unlearn(run: SeedRun, spec: MethodSpec, start: tuple, debug: bool, round_: 
 def _sequential(run: SeedRun, spec: MethodSpec, start: tuple, debug: bool) -> tuple[Path | None, dict, list]:
     """Apply the method once per objection round, each to the previous round's model; evaluate
     every intermediate model on the splits as they stand then. Cost = all rounds together."""
-    rounds, history, wall, instrument = run.cfg.data.objection_rounds, [], 0.0, 0.0
+    rounds, history, wall, instrument, flops = run.cfg.data.objection_rounds, [], 0.0, 0.0, 0.0
     for r in range(1, rounds + 1):
         folder, info = _unlearn(run, spec, start, debug, round_=r)
         wall += float(info.get("wall_s", 0.0))
         instrument += float(info.get("instrument_s", 0.0))
+        flops = flops + info["flops"] if flops is not None and "flops" in info else None
         if info["status"] != "ok":
             break
         if r < rounds:
@@ -266,7 +268,8 @@ def _sequential(run: SeedRun, spec: MethodSpec, start: tuple, debug: bool) -> tu
                                                     texts=round_texts(run.corpus, r, cumulative=True),
                                                     tag={"round": r})})
         start = (folder, info)
-    return folder, {**info, "wall_s": wall, "instrument_s": instrument}, history
+    return folder, {**info, "wall_s": wall, "instrument_s": instrument,
+                    **({"flops": flops} if flops is not None else {})}, history
 
 
 def _corpus_stage(cfg, seed, out, acc) -> dict:
@@ -285,6 +288,7 @@ def _finetune_stage(cfg, seed, base_dir, corpus, split, out, acc) -> dict:
     """Fine-tune the base model on `split` (train for original, retain for retrain)."""
     model, tok = load_model(base_dir / "model")
     data = encode(tok, corpus.texts[split]["text"], cfg.model.max_length)
-    result = train(model, {"train": data}, "train", _nll_loss, cfg.finetune, seed, acc,
-                   desc=f"fine-tune on {split}")
-    return save_outcome(result, model, tok, out, acc)
+    with FlopCounter(model) as flops:
+        result = train(model, {"train": data}, "train", _nll_loss, cfg.finetune, seed, acc,
+                       desc=f"fine-tune on {split}")
+    return {**save_outcome(result, model, tok, out, acc), "flops": flops.reduced(acc)}

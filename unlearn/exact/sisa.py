@@ -49,6 +49,7 @@ from unlearn.config import Config, TrainConfig
 from unlearn.data import encode
 from unlearn.losses import batch_nll
 from unlearn.accel import need_whole_weights
+from unlearn.flops import FlopCounter
 from unlearn.train import train
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -139,7 +140,7 @@ def build_sisa(cfg: Config, seed: int, base_dir: Path, texts: list[str], user_id
     users = [[sorted({user_ids[i] for i in cells[s][r]}) for r in range(R)] for s in range(S)]
     prev = json.loads((previous / "sisa.json").read_text()) if previous else None
     record = {"shards": S, "slices": R, "seed": seed, "lora": lora, "users": users, "lora_config": None,
-              "texts": [[len(c) for c in row] for row in cells], "restart": [], "steps": [], "wall_s": [],
+              "texts": [[len(c) for c in row] for row in cells], "restart": [], "steps": [], "wall_s": [], "flops": 0.0,
               "base": os.path.relpath(base_dir.resolve(), folder.resolve()), "status": "ok", "message": ""}
     tok = None
     for s in range(S):
@@ -161,8 +162,10 @@ def build_sisa(cfg: Config, seed: int, base_dir: Path, texts: list[str], user_id
                 idx = [i for c in cells[s][: r + 1] for i in c]
                 if idx:
                     data = encode(tok, [texts[i] for i in idx], cfg.model.max_length)
-                    result = train(model, {"train": data}, "train", _nll_loss, stage_cfg(cfg),
-                                   stage_seed(seed, s, r), acc, desc=f"SISA shard {s} slice {r}")
+                    with FlopCounter(model) as counted:
+                        result = train(model, {"train": data}, "train", _nll_loss, stage_cfg(cfg),
+                                       stage_seed(seed, s, r), acc, desc=f"SISA shard {s} slice {r}")
+                    record["flops"] += counted.reduced(acc)
                     steps += result.steps
                     if result.status != "ok":
                         record.update(status=result.status, message=f"shard {s} slice {r}: {result.message}")

@@ -36,7 +36,7 @@ def _builder(run, base_dir: Path, rows: list[int], previous: Path | None = None)
         record = build_sisa(run.cfg, run.seed, base_dir / "model", [train_split["text"][i] for i in rows],
                             [train_split["user_id"][i] for i in rows], out, run.acc, previous)
         return {"status": record["status"], "message": record["message"], "steps": sum(record["steps"]),
-                "restart": record["restart"], "model_path": "model"}
+                "flops": record["flops"], "restart": record["restart"], "model_path": "model"}
     return build
 
 
@@ -48,15 +48,17 @@ def sisa_stages(run, base_dir: Path) -> tuple[Path | None, dict]:
     cfg, key = run.cfg, _key(run, base_dir)
     everyone = list(range(len(run.corpus.texts["train"])))
     folder, full = run.stages.run("sisa-full", key, _builder(run, base_dir, everyone))
-    full_wall, wall, steps, restarts = full["wall_s"], 0.0, 0, []
+    full_wall, wall, steps, flops, restarts = full["wall_s"], 0.0, 0, 0.0, []
     for r in range(1, cfg.data.objection_rounds + 1):
         if full["status"] != "ok":
             break
         folder, full = run.stages.run("sisa", {**key, "full": folder.name, "round": r},
                                       _builder(run, base_dir, _remaining(run.corpus, r), folder / "model"))
         wall, steps = wall + full["wall_s"], steps + full.get("steps", 0)
+        flops = flops + full["flops"] if flops is not None and "flops" in full else None  # None: built before flops were counted
         restarts.append(full.get("restart"))
-    info = {**full, "wall_s": wall, "steps": steps}
+    info = {**{k: v for k, v in full.items() if k != "flops"}, "wall_s": wall, "steps": steps,
+            **({"flops": flops} if flops is not None and full["status"] == "ok" else {})}
     if full["status"] == "ok":
         info["cost"] = {"sisa_full_wall_s": full_wall, "speedup_vs_full_sisa": full_wall / max(wall, 1e-9),
                         "shards": cfg.sisa.shards, "slices": cfg.sisa.slices, "restart_slices": restarts}

@@ -20,6 +20,7 @@ from unlearn.methods import METHODS
 from unlearn.metrics.scoring import token_logprobs
 from unlearn.models import load_model
 from unlearn.accel import need_whole_weights
+from unlearn.flops import FlopCounter
 from unlearn.train import save_outcome, train
 
 CURVE_EXAMPLES = 32  # examples per split for the unlearning curves (scored every log_every steps)
@@ -45,7 +46,7 @@ def unlearn_stage(cfg, spec: MethodSpec, seed, start_model: Path, texts: dict, o
     """Apply one method to a fresh copy of `start_model` (the original, or the previous round's)."""
     method = METHODS[spec.name](spec.params)
     if not method.trains:  # the model is the start model itself: point at it, copy nothing
-        return {"status": "ok", "steps": 0, "model_path": os.path.relpath(start_model, out)}
+        return {"status": "ok", "steps": 0, "flops": 0.0, "model_path": os.path.relpath(start_model, out)}
     model, tok = load_model(start_model)
     ref = copy.deepcopy(model) if method.needs_ref else None  # the same weights, without a second load
     splits = {"forget": encode(tok, texts["forget"]["text"], cfg.model.max_length)}
@@ -68,7 +69,8 @@ def unlearn_stage(cfg, spec: MethodSpec, seed, start_model: Path, texts: dict, o
         spent[0] += time.perf_counter() - start
         return point
 
-    result = apply_method(method, model, ref, splits, spec.train, seed, acc, callback=curve, aligned=aligned)
+    with FlopCounter(model, frozen=[ref]) as flops:  # the curve's scoring runs without gradients: not counted
+        result = apply_method(method, model, ref, splits, spec.train, seed, acc, callback=curve, aligned=aligned)
     # ... unless the method stops on it (stop_forget_nll): then it is part of the method
-    return {**save_outcome(result, model, tok, out, acc),
+    return {**save_outcome(result, model, tok, out, acc), "flops": flops.reduced(acc),
             "instrument_s": 0.0 if spec.train.stop_forget_nll > 0 else spent[0]}

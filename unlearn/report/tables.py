@@ -159,15 +159,20 @@ def failed_attacks(results: dict) -> list[tuple[str, str, str, str]]:
 
 def cost_table(results: dict) -> Table:
     """Per model: wall time and steps of making it, speed-up over retraining (retrain's wall time ÷
-    the model's), SISA's over training SISA in full, and model utility relative to original's."""
+    the model's), its compute (floating-point operations counted by the code, unlearn/flops.py)
+    as a share of retrain's, which machine load cannot move, SISA's speed-up over training SISA in
+    full, and model utility relative to original's."""
     models = results["models"]
     retrain = models.get("retrain", {}).get("cost", {}).get("wall_s")
+    retrain_flops = models.get("retrain", {}).get("cost", {}).get("flops")
     utility0 = models.get("original", {}).get("metrics", {}).get("utility.model_utility")
-    table = Table(["model", "kind", "wall s", "steps", "speed-up vs retrain", "speed-up vs full SISA",
-                   "model utility ÷ original's"],
-                  keys=["model", "kind", "wall_s", "steps", "speedup_vs_retrain", "speedup_vs_full_sisa",
-                        "utility_vs_original"],
-                  caption="Cost of making each model (evaluation and attacks excluded); for sisa the deletion.")
+    table = Table(["model", "kind", "wall s", "steps", "speed-up vs retrain", "compute ÷ retrain's",
+                   "speed-up vs full SISA", "model utility ÷ original's"],
+                  keys=["model", "kind", "wall_s", "steps", "speedup_vs_retrain", "flops_vs_retrain",
+                        "speedup_vs_full_sisa", "utility_vs_original"],
+                  caption="Cost of making each model (evaluation and attacks excluded); for sisa the deletion. "
+                          "Compute: floating-point operations counted by the code (2N a token forward, 2N + "
+                          "2N_trainable backward; Kaplan et al. 2020), the same on any machine and under any load.")
     for name, m in models.items():
         if name == "base":
             continue
@@ -176,9 +181,12 @@ def cost_table(results: dict) -> Table:
         speedup = cost.get("speedup_vs_retrain", retrain / wall if retrain and wall > 0 else None)
         speedup = speedup if m["kind"] != "original" else None
         share = utility / utility0 if utility is not None and utility0 else None
+        flops = cost.get("flops")
+        compute = flops / retrain_flops if flops is not None and retrain_flops and m["kind"] != "original" else None
         table.rows.append([
             name, m["kind"], number(wall, f"{wall:.1f}"), number(cost.get("steps", 0), str(cost.get("steps", 0))),
             number(speedup, "–" if speedup is None else f"{speedup:.2f}×"),
+            number(compute, "–" if compute is None else f"{compute:.3g}"),
             number(sisa, "–" if sisa is None else f"{sisa:.2f}×"),
             number(share, "–" if share is None else f"{share:.3f}")])
     return table
