@@ -62,8 +62,8 @@ def test_exports_in_every_format(tmp_path):
     assert r"forget MIA AUC $\cdot$" in (tmp_path / "main.tex").read_text()
     data = json.loads((tmp_path / "tables.json").read_text())
     assert data["cost"]["columns"][:3] == ["model", "kind", "wall_s"]
-    assert ["sisa", "exact", 40.0, 10, 1.25, None, None, 0.01 / 0.07]  # no counted FLOPs in this fixture in data["cost"]["rows"]
-    assert "| sisa | exact | 40.0 | 10 | 1.25× | – | 0.143 |" in (tmp_path / "cost.md").read_text()
+    assert ["sisa", "exact", 40.0, 10, 1.25, None, None, 0.01 / 0.07] in data["cost"]["rows"]  # no FLOPs in the fixture
+    assert "| sisa | exact | 40.0 | 10 | 1.25× | – | – | 0.143 |" in (tmp_path / "cost.md").read_text()
 
 
 def test_csv_and_json_tables_carry_the_numbers_of_results_json(tmp_path):
