@@ -178,17 +178,45 @@ def test_continuation_nll_scores_only_the_continuation(tok):
         assert nll == pytest.approx(-token_logp[-n:].mean().item(), abs=1e-5)
 
 
+def test_shared_prompts_are_computed_once_and_score_as_the_full_pass():
+    """Prompts of different lengths in one batch, several continuations each, one scored from bos:
+    the cached scoring equals scoring every whole sequence, and each prompt runs once."""
+    from unlearn.metrics.prefix_scoring import continuation_logprobs
+
+    model = tiny_lm(0)
+    prompts = [[1, 5, 6, 7, 8, 9], [1, 10, 11], [1, 12, 13, 14, 15, 16, 17, 18]]
+    seqs, cuts = [], []
+    for p, prompt in enumerate(prompts):
+        for k in range(3):
+            seqs.append(prompt + [20 + p + k, 30 + k] + [40] * k)
+            cuts.append(len(prompt) - (k == 2))  # the last one also scores the prompt's last token
+    seqs.append([1, 50, 51, 52])
+    cuts.append(1)  # scored from the first token after bos: nothing to cache
+    calls = []
+    model.register_forward_pre_hook(lambda m, args, kwargs: calls.append(kwargs["input_ids"].shape), with_kwargs=True)
+    got = continuation_logprobs(model, seqs, cuts, batch_size=2, device="cpu", pad=0)
+    # 6 distinct prefixes (each prompt, and each prompt without its last token) in 3 batches of 2,
+    # each batch's continuations in one call, then the bos-only row: 9 + 1 sequences, 7 calls
+    assert len(calls) == 3 * 2 + 1
+    calls.clear()
+    for seq, cut, scores in zip(seqs, cuts, got):
+        with torch.no_grad():
+            logp = torch.log_softmax(model(input_ids=torch.tensor([seq])).logits[0, :-1], -1)
+        want = logp.gather(-1, torch.tensor(seq[1:])[:, None])[:, 0][cut - 1 :]
+        assert scores.shape == (len(seq) - cut,) and np.allclose(scores, want.numpy(), atol=1e-5)
+
+
 def test_truth_ratio_and_answer_prob_by_hand(tok, monkeypatch):
     # Every token of a sequence gets the same log-prob, so its mean NLL is that value:
     # paraphrase 1, perturbed 2 / 3 / 4 -> R = exp(1 - mean(2, 3, 4)) = exp(-2).
     logp = {"dm": -3.0, "Allianz": -2.0, "Continental": -4.0}
 
-    def fake_logprobs(model, data, batch_size, device):
+    def fake_logprobs(model, seqs, cuts, batch_size, device, pad):
         def value(seq):
             return next((v for w, v in logp.items() if tok.convert_tokens_to_ids(w) in seq), -1.0)
-        return [np.full(len(s) - 1, value(s), np.float32) for s in data.ids]
+        return [np.full(len(s) - c, value(s), np.float32) for s, c in zip(seqs, cuts)]
 
-    monkeypatch.setattr(qa, "token_logprobs", fake_logprobs)
+    monkeypatch.setattr(qa, "continuation_logprobs", fake_logprobs)
     answers = ["Matthias is employed by BASF .", "Matthias is employed by Allianz .", "the cat sat", "Paris"]
     monkeypatch.setattr(qa, "generate", lambda *a, **k: [ids(tok, x) for x in answers])
     out = qa.qa_eval(None, tok, [ROW] * 4, 64, 4, "cpu")

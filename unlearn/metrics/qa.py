@@ -26,10 +26,9 @@ from __future__ import annotations
 import numpy as np
 
 from unlearn import chat
-from unlearn.data import TokenData
 from unlearn.metrics.answers import OUTCOMES, classify, contains, dates, normalise, values  # noqa: F401 (re-exported)
 from unlearn.metrics.generate import generate
-from unlearn.metrics.scoring import token_logprobs
+from unlearn.metrics.prefix_scoring import continuation_logprobs
 
 PII = ("phone", "street_address", "birthday", "email")
 QA_MAX_NEW = 48  # the most new tokens any QA row is decoded for
@@ -69,15 +68,26 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 
 def continuation_nll(model, tokenizer, pairs: list[tuple[str, str]], max_length: int, batch_size: int,
                      device) -> np.ndarray:
-    """Mean token NLL of each continuation given its prompt, in one batched teacher-forced pass."""
+    """Mean token NLL of each continuation given its prompt, in one batched teacher-forced pass:
+    each distinct pair once (a QA row's answer sentence is also its truth ratio's first), each
+    distinct prompt once (metrics/prefix_scoring.py)."""
+    unique = list(dict.fromkeys(pairs))
+    if len(unique) < len(pairs):
+        scores = dict(zip(unique, continuation_nll(model, tokenizer, unique, max_length, batch_size, device)))
+        return np.array([scores[p] for p in pairs])
     bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     prompts = tokenizer([p for p, _ in pairs], add_special_tokens=False)["input_ids"]
     fulls = tokenizer([p + c for p, c in pairs], add_special_tokens=False)["input_ids"]
     starts = [common_prefix(p, f) for p, f in zip(prompts, fulls)]
-    logprobs = token_logprobs(model, TokenData([([bos] + f)[:max_length] for f in fulls], pad), batch_size, device)
-    # logprobs[t] scores input token t+1, i.e. fulls[t]: the continuation is logprobs[start:].
-    return np.array([-lp[s:].mean() if len(lp) > s else np.nan for lp, s in zip(logprobs, starts)])
+    seqs = [([bos] + f)[:max_length] for f in fulls]
+    # the continuation is seqs[i][start + 1:] (bos shifts by one); none left after truncation: NaN
+    scored = [i for i, (seq, s) in enumerate(zip(seqs, starts)) if len(seq) > s + 1]
+    logprobs = continuation_logprobs(model, [seqs[i] for i in scored], [starts[i] + 1 for i in scored],
+                                     batch_size, device, pad)
+    out = np.full(len(pairs), np.nan)
+    out[scored] = [-lp.mean() for lp in logprobs]
+    return out
 
 
 def truth_ratio(nll_paraphrased: float, nll_perturbed: np.ndarray) -> float:
