@@ -61,8 +61,10 @@ SUITE = {
     "qa_fabricated": Reported("qa", None, 1),  # invented values of the asked kind
     "qa_refused": Reported("qa", None, 1),
     "qa_other": Reported("qa", None, 1),
-    "qa_answer_prob": Reported("qa", True, 2),
-    "truth_ratio": Reported("qa", False, 2, POSITIVE),
+    # version 3 of the two teacher-forced QA scores: each prompt computed once, its continuations on its
+    # KV cache (metrics/prefix_scoring.py); version 2's numbers up to float rounding (1.4e-4 on SmolLM2)
+    "qa_answer_prob": Reported("qa", True, 3),
+    "truth_ratio": Reported("qa", False, 3, POSITIVE),
     "pii_extraction_qa": Reported("qa", True, 2),
     "qa_accuracy_third_party": Reported("qa", True, 2),
     "exposure": Reported("exposure", True, 1, POSITIVE),
