@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from unlearn.cli import main
-from unlearn.config import ConfigError, load_config
+from unlearn.config import BASE_CONFIG, ConfigError, load_config
 from unlearn.config_checks import RANGES, TRAIN_RANGES
 from unlearn.corpus import build_corpus
 
@@ -119,3 +119,28 @@ def test_override_values_stay_safe_yaml():
     with pytest.raises(ConfigError, match=r"override 'name=!!python/object/apply:os.getcwd \[\]' is not valid YAML"):
         load_config(SMOKE, ["name=!!python/object/apply:os.getcwd []"])
     assert load_config(SMOKE, ["name=plain-name"]).name == "plain-name"
+
+
+def test_a_method_file_block_for_the_model_family_sits_between_the_file_and_the_experiment():
+    tiny = {m.name: m for m in load_config(ROOT / "configs" / "experiments" / "quick.yaml").methods}
+    smol = {m.name: m for m in load_config(ROOT / "configs" / "experiments" / "quick.yaml",
+                                           ["model.name=smollm2-135m"]).methods}
+    assert tiny["ga"].train.lr == 1e-4 and smol["ga"].train.lr == 1e-5  # configs/methods/ga.yaml's smollm2 block
+    assert dict(smol["rmu"].grid)["alpha"] == (3.0, 10.0, 30.0) and smol["rmu"].params.layer == 7
+    assert dict(tiny["rmu"].grid)["alpha"] == (10.0, 30.0, 100.0) and tiny["rmu"].params.layer == 1
+    over = {m.name: m for m in load_config(ROOT / "configs" / "experiments" / "quick.yaml",
+                                           ["model.name=smollm2-135m", "methods.ga.lr=2e-5"]).methods}
+    assert over["ga"].train.lr == 2e-5  # the experiment wins over the block
+
+
+def test_a_bad_family_block_names_the_method_file(tmp_path, monkeypatch):
+    import unlearn.config_methods as config_methods
+
+    (tmp_path / "ga.yaml").write_text("lr: 1.0e-4\nsmollm2: 3\n")
+    monkeypatch.setattr(config_methods, "METHOD_CONFIGS", tmp_path)
+    with pytest.raises(ConfigError, match=r"ga.yaml: 'smollm2' must be a mapping"):
+        load_config(BASE_CONFIG, ["model.name=smollm2-135m", "unlearn.methods=[ga]"])
+    (tmp_path / "ga.yaml").write_text("lr: 1.0e-4\nsmollm2: {lrr: 1.0e-5}\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'methods.ga.lrr'"):
+        load_config(BASE_CONFIG, ["model.name=smollm2-135m", "unlearn.methods=[ga]"])
+    assert load_config(BASE_CONFIG, ["unlearn.methods=[ga]"]).methods[0].train.lr == 1e-4  # tiny: no block

@@ -1,6 +1,11 @@
 """The `methods:` part of a config: one MethodSpec per name in `unlearn.methods`, built from
 configs/methods/<name>.yaml under the experiment's `methods.<name>` settings, with its tuning grid
-validated (config.build_config calls it)."""
+validated (config.build_config calls it).
+
+A method file may hold a block per model family (`smollm2:`, `tiny:`): settings and grid for
+that family, merged over the file's own when the experiment's model belongs to it, and under the
+experiment's `methods.<name>`. A pretrained model wants learning rates ~20x below the tiny
+model's; its grid says so once for every experiment on it."""
 from __future__ import annotations
 
 import dataclasses
@@ -25,7 +30,12 @@ def resolve_methods(cfg: Config, method_raw: dict, sources: dict[str, str]) -> t
         method = METHODS[name]
         yaml_path = METHOD_CONFIGS / f"{name}.yaml"
         merged = read_yaml(yaml_path) if yaml_path.is_file() else {}
-        merged = merge(merged, method_raw.get(name) or {})
+        blocks = {f: merged.pop(f) for f in FAMILIES if f in merged}
+        block = blocks.get(model_family(cfg.model.name)) or {}
+        if not isinstance(block, dict):
+            raise ConfigError(f"{yaml_path}: '{model_family(cfg.model.name)}' must be a mapping of settings for "
+                              "that model family")
+        merged = merge(merge(merged, block), method_raw.get(name) or {})
         grid = merged.pop("grid", None) or {}
         train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
         knob_keys = {f.name for f in dataclasses.fields(method.Config)}
@@ -40,6 +50,16 @@ def resolve_methods(cfg: Config, method_raw: dict, sources: dict[str, str]) -> t
                                f"methods.{name}.", sources)
         specs.append(MethodSpec(name, train, params, _grid(name, grid, train, params, sources, yaml_path)))
     return tuple(specs)
+
+
+FAMILIES = ("tiny", "smollm2")  # model families a method file may hold a block for
+
+
+def model_family(model_name: str) -> str | None:
+    """The family of `model.name`: tiny, smollm2 (SmolLM2-135M), or None (any other model)."""
+    if model_name == "tiny":
+        return "tiny"
+    return "smollm2" if model_name.lower().startswith("smollm2") else None
 
 
 def _grid(name, grid, train, params, sources, yaml_path) -> tuple:
