@@ -108,3 +108,15 @@ def test_the_walk_records_divergence_and_the_end_of_the_ladder():
     parts = {"parts": [{"name": "nll", "channel": "plain", "separates": True, "over": False}]}
     record = walk([1, 2, 4, 8], diverging, lambda m: parts, lambda s, m: {"strength": s}, lambda m: None)
     assert record["stopped_by"] == "diverged" and [p["strength"] for p in record["points"]] == [1, 2]
+
+
+def test_with_tuning_each_seeds_curve_starts_from_the_variant_chosen_for_that_seed():
+    from unlearn.frontier import tuned_spec
+    from unlearn.tuning import variants
+
+    ga = {s.name: s for s in load_config(SMOKE).methods}["ga"]
+    chosen = variants(ga)[3]
+    assert tuned_spec(ga, {"ga": {"tuning": {"chosen": 3}}}) == chosen and chosen != ga
+    assert (chosen.train.lr, chosen.train.epochs) != (ga.train.lr, ga.train.epochs)
+    assert tuned_spec(ga, {"ga": {"tuning": {"chosen": None}}}) is ga  # no variant trained: the configured one
+    assert tuned_spec(ga, {"ga": {}}) is ga and tuned_spec(ga, {}) is ga  # tune: false

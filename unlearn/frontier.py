@@ -7,7 +7,8 @@ constant, without warm-up, and its seeded batch stream does not depend on the ru
 the checkpoint after n steps of one long run is the model a run of n steps gives; the task
 vector's negation is applied to each checkpoint). Points: `frontier.multipliers` × the method's
 configured step count, in one training run per method and seed (`frontier-<method>` stage, a
-model folder per point); point 0 is the original itself.
+model folder per point); point 0 is the original itself. With `tune: true` each seed's curve
+starts from the variant tuning chose for that seed (its lr, epochs and knob), not the configured one.
 
 At each point, in order, every seed's checkpoint is evaluated (cached like any stage) and
 compared with its seed's reference replicates, and the seeds together are judged by the plain
@@ -38,6 +39,7 @@ from unlearn.methods import METHODS
 from unlearn.methods.stage import apply_method
 from unlearn.models import load_model
 from unlearn.train import save_log, total_steps
+from unlearn.tuning import describe as describe_variant, variants
 
 
 def ladder(spec, n_forget: int, multipliers) -> list[int]:
@@ -116,9 +118,11 @@ def run_frontier(cfg, per_seed: dict, stages, acc, debug: bool = False) -> dict:
     ref_utility = fixed["retrain"]["metrics"].get("utility.model_utility")
     names = cfg.frontier.methods or [s.name for s in cfg.methods if METHODS[s.name](s.params).trains]
     out = {}
-    for spec in [s for s in cfg.methods if s.name in names]:
+    for configured in [s for s in cfg.methods if s.name in names]:
+        specs = {seed: tuned_spec(configured, per_seed[seed]) for seed in seeds}
         folders = {}
         for seed in seeds:
+            spec = specs[seed]
             run, (start_dir, start_info) = runs[seed]
             steps = ladder(spec, len(run.corpus.texts["forget"]), cfg.frontier.multipliers)
             key = {"original": start_dir.name, "corpus": run.corpus_dir.name,
@@ -127,17 +131,29 @@ def run_frontier(cfg, per_seed: dict, stages, acc, debug: bool = False) -> dict:
             start_model = (start_dir / start_info["model_path"]).resolve()
             folders[seed] = (*run.stages.run(
                 f"frontier-{spec.name}", key,
-                lambda o, run=run, seed=seed, steps=steps, start_model=start_model: frontier_stage(
+                lambda o, run=run, seed=seed, steps=steps, start_model=start_model, spec=spec: frontier_stage(
                     cfg, spec, seed, start_model, run.corpus.texts, steps, o, acc)), steps)
-        out[spec.name] = _walk(cfg, spec, runs, per_seed, folders, fixed, ref_nll, orig_fluency, ref_wall,
-                               ref_utility, verdicts, aggregate)
-        stages.say(f"[frontier] {spec.name}: {out[spec.name]['stopped_by']}"
-                   + (f" at {out[spec.name]['first_indistinguishable']['strength']:g}x its steps"
-                      if out[spec.name]["first_indistinguishable"] else ""))
+        out[configured.name] = _walk(cfg, specs, runs, per_seed, folders, fixed, ref_nll, orig_fluency, ref_wall,
+                                     ref_utility, verdicts, aggregate)
+        done = out[configured.name]
+        if any(specs[seed] is not configured for seed in seeds):  # tune: true chose a variant per seed
+            done["tuned"] = {str(seed): describe_variant(specs[seed]) for seed in seeds}
+            done["strength"] += " (the variant tuning chose for each seed)"
+        stages.say(f"[frontier] {configured.name}: {done['stopped_by']}"
+                   + (f" at {done['first_indistinguishable']['strength']:g}x its steps"
+                      if done["first_indistinguishable"] else ""))
     return out
 
 
-def _walk(cfg, spec, runs, per_seed, folders, fixed, ref_nll, orig_fluency, ref_wall, ref_utility,
+def tuned_spec(spec, seed_results: dict):
+    """The variant tuning chose for this seed (`tune: true`), else the configured spec."""
+    record = (seed_results.get(spec.name) or {}).get("tuning")
+    if not record or record.get("chosen") is None:
+        return spec
+    return variants(spec)[record["chosen"]]
+
+
+def _walk(cfg, specs, runs, per_seed, folders, fixed, ref_nll, orig_fluency, ref_wall, ref_utility,
           verdicts, aggregate) -> dict:
     """Judge one method's points in order until a stop rule fires (`walk`). Points are aligned
     across seeds by multiplier: each seed's forget split, hence its step count, differs."""
@@ -169,7 +185,8 @@ def _walk(cfg, spec, runs, per_seed, folders, fixed, ref_nll, orig_fluency, ref_
     record = walk(strengths, point_at, judge, describe, lambda metrics: _collapsed(cfg, metrics, ref_nll, orig_fluency))
     if record["stopped_by"] == "diverged":
         record["message"] = next((info.get("message") for _, info, _ in folders.values() if info["status"] != "ok"), "")
-    return {"strength": f"x the method's own step count, at its lr {spec.train.lr:g}", **record}
+    lrs = ", ".join(f"{lr:g}" for lr in sorted({s.train.lr for s in specs.values()}))
+    return {"strength": f"x the method's own step count, at its lr {lrs}", **record}
 
 
 def walk(steps, point_at, judge, describe, collapsed) -> dict:
