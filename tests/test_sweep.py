@@ -144,3 +144,14 @@ def test_a_killed_sweep_resumes_from_the_cache(tmp_path):
     assert kinds.count("base") == 2 and kinds.count("corpus") == 4  # base per fraction (its tokenizer key)
     assert len((out / "tables" / "sweep.csv").read_text().splitlines()) == 1 + 4 * 2
     assert os.path.isfile(out / "figures" / "sweep.png")
+
+
+def test_a_sweep_never_writes_into_a_run_folder(tmp_path):
+    from unlearn.outdir import claim
+    from unlearn.sweep import run_sweep
+
+    claim(tmp_path / "run", "run")
+    (tmp_path / "run" / "results.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"--out names an unlearn run folder, and it is not empty"):
+        run_sweep(load_sweep(sweep_file(tmp_path, {"seeds": [0]})), tmp_path / "run")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".unlearn", "results.json"]

@@ -49,8 +49,8 @@ def check(folder: Path, kind: str, flag: str = "--out") -> None:
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{folder}: {flag} names a file, not a folder; give a new or empty folder")
     if folder.is_dir() and any(folder.iterdir()) and not is_ours(folder, kind):
-        other = "run" if kind == "corpus" else "corpus"
-        what = f"an unlearn {other} folder" if is_ours(folder, other) else "a folder unlearn did not create"
+        other = next((k for k in ("run", "corpus", "sweep") if k != kind and is_ours(folder, k)), None)
+        what = f"an unlearn {other} folder" if other else "a folder unlearn did not create"
         raise ConfigError(f"{folder}: {flag} names {what}, and it is not empty; nothing was written. Give a "
                           f"new or empty folder (unlearn writes only into folders it created)")
 
