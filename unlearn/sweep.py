@@ -149,63 +149,6 @@ def fits_of(cfg: Config) -> list[tuple[str, str, int]]:
         [("retrain", "retain", replicate) for _, _, replicate in reference_replicates(cfg)]  # as run_seed names them
 
 
-def _task_setup(cfg: Config, stage_dir: str, threads: int):
-    import torch
-
-    from unlearn.memory import freeze_long_lived, reuse_freed_memory
-    from unlearn.stages import Stages
-    from unlearn.train import deterministic_mode, run_accelerator
-
-    torch.set_num_threads(threads)
-    deterministic_mode()
-    reuse_freed_memory()
-    freeze_long_lived()
-    acc = run_accelerator(cfg, tracking=False)
-    return Stages(Path(stage_dir), acc), acc
-
-
-def _record(stages, started: float) -> dict:
-    return {"built": list(stages.built), "cached": list(stages.hits), "wall_s": time.perf_counter() - started,
-            "pid": os.getpid()}
-
-
-def prepare_task(cfg: Config, seed: int, stage_dir: str, threads: int) -> dict:
-    """Corpus, base (and the tiny model's pretraining) of one (config, seed)."""
-    from unlearn.pipeline import prepare
-
-    started = time.perf_counter()
-    stages, acc = _task_setup(cfg, stage_dir, threads)
-    prepare(cfg, seed, stages, acc)
-    return _record(stages, started)
-
-
-def fit_task(cfg: Config, seed: int, name: str, split: str, replicate: int, stage_dir: str, threads: int,
-             *after) -> dict:
-    """One fine-tuning of one (config, seed); `after`: the prepare task it waits for."""
-    from unlearn.pipeline import fit, prepare
-
-    started = time.perf_counter()
-    stages, acc = _task_setup(cfg, stage_dir, threads)
-    run, base_dir, _ = prepare(cfg, seed, stages, acc)
-    fit(run, base_dir, name, split, replicate)
-    return _record(stages, started)
-
-
-def run_task(cfg: Config, run_dir: str, stage_dir: str, config_path: str, overrides: list[str], threads: int,
-             *after) -> dict:
-    """One run of the grid, every stage it shares with others already in the cache."""
-    import torch
-
-    from unlearn.pipeline import run_experiment
-
-    started = time.perf_counter()
-    torch.set_num_threads(threads)
-    results = run_experiment(cfg, Path(run_dir), config_path, overrides=overrides, stage_dir=Path(stage_dir))
-    stages = results["meta"]["stages"]
-    return {"built": stages.get("built_names", []), "cached": stages["cached"],
-            "wall_s": time.perf_counter() - started, "pid": os.getpid()}
-
-
 def plan(sweep: Sweep) -> dict:
     """The deduplicated task graph: {"prepare": {prefix: (cfg, seed)}, "fit": {key: (prefix, cfg, seed, name,
     split, replicate)}, "run": {point name: [fit keys]}}."""
@@ -263,6 +206,8 @@ def _start_ray(address: str | None):
 def _execute(ray, sweep: Sweep, out: Path, threads: int, log) -> dict:
     graph = plan(sweep)
     stage_dir = str((out / "stages").resolve())
+    from unlearn.sweep_tasks import fit_task, prepare_task, run_task
+
     remote = {name: ray.remote(num_cpus=threads)(fn)
               for name, fn in (("prepare", prepare_task), ("fit", fit_task), ("run", run_task))}
     prepared = {prefix: remote["prepare"].remote(cfg, seed, stage_dir, threads)
