@@ -63,6 +63,21 @@ def test_greedy_batched_equals_unbatched_and_a_plain_argmax_loop():
     assert all(2 not in g and len(g) <= 10 for g in batched)
 
 
+def test_a_prefix_shared_by_a_batch_runs_once_and_decodes_as_full_prompts():
+    """A system turn every prompt starts with: computed once per batch, the rest left-padded after
+    it; greedy and sampled answers equal those of full prompts."""
+    model, system = tiny_lm(2), [1, 40, 41, 42, 43, 44, 45]
+    prompts = [system + p[1:] for p in random_prompts(5, seed=3)]
+    fed = []
+    hook = model.register_forward_pre_hook(lambda m, a, kw: fed.append(tuple(kw["input_ids"].shape)), with_kwargs=True)
+    batched = generate(model, prompts, 8, 5, "cpu", pad_id=0, eos_id=2)
+    hook.remove()
+    assert fed[0] == (1, len(system)) and fed[1] == (5, max(len(p) for p in prompts) - len(system))
+    assert batched == [argmax_loop(model, p, 8) for p in prompts]
+    sampled = generate(model, prompts, 8, 5, "cpu", 0, 2, sample=True, top_k=1, seed=4)
+    assert sampled == batched
+
+
 def test_left_padding_short_prompt_alone_and_beside_a_longer_one():
     model = tiny_lm(1)
     short, long = [1, 5, 9], [1] + list(range(10, 30))
@@ -178,27 +193,29 @@ def test_continuation_nll_scores_only_the_continuation(tok):
         assert nll == pytest.approx(-token_logp[-n:].mean().item(), abs=1e-5)
 
 
-def test_shared_prompts_are_computed_once_and_score_as_the_full_pass():
-    """Prompts of different lengths in one batch, several continuations each, one scored from bos:
-    the cached scoring equals scoring every whole sequence, and each prompt runs once."""
+def test_shared_prefixes_are_computed_once_and_score_as_the_full_pass():
+    """Prompts of different lengths in one batch, several continuations each sharing a head, a
+    duplicate, a sequence that is a prefix of another, one scored from bos: the trie scoring equals
+    scoring every whole sequence, and every token that predicts another runs through the model once."""
     from unlearn.metrics.prefix_scoring import continuation_logprobs
 
     model = tiny_lm(0)
-    prompts = [[1, 5, 6, 7, 8, 9], [1, 10, 11], [1, 12, 13, 14, 15, 16, 17, 18]]
+    prompts = [[1, 5, 6, 7, 8, 9], [1, 5, 6, 10, 11], [1, 12, 13, 14, 15, 16, 17, 18]]
     seqs, cuts = [], []
     for p, prompt in enumerate(prompts):
-        for k in range(3):
-            seqs.append(prompt + [20 + p + k, 30 + k] + [40] * k)
-            cuts.append(len(prompt) - (k == 2))  # the last one also scores the prompt's last token
-    seqs.append([1, 50, 51, 52])
-    cuts.append(1)  # scored from the first token after bos: nothing to cache
-    calls = []
-    model.register_forward_pre_hook(lambda m, args, kwargs: calls.append(kwargs["input_ids"].shape), with_kwargs=True)
+        for k in range(4):
+            seqs.append(prompt + [20 + p, 30 + p, 40 + k] + [41] * k)  # a shared head, then the value
+            cuts.append(len(prompt) - (k == 2))  # one also scores the prompt's last token
+        seqs.append(prompt + [25 + p])
+        cuts.append(len(prompt))
+    seqs += [list(seqs[0]), seqs[0][:-1], [1, 50, 51, 52]]
+    cuts += [cuts[0], cuts[0], 1]  # a duplicate, a prefix of another, scored from the first token after bos
+    fed = []
+    model.register_forward_pre_hook(lambda m, args, kwargs: fed.append(int((kwargs["input_ids"] != 0).sum())),
+                                    with_kwargs=True)
     got = continuation_logprobs(model, seqs, cuts, batch_size=2, device="cpu", pad=0)
-    # 6 distinct prefixes (each prompt, and each prompt without its last token) in 3 batches of 2,
-    # each batch's continuations in one call, then the bos-only row: 9 + 1 sequences, 7 calls
-    assert len(calls) == 3 * 2 + 1
-    calls.clear()
+    assert sum(fed) == len({tuple(seq[:t]) for seq in seqs for t in range(1, len(seq))})
+    fed.clear()
     for seq, cut, scores in zip(seqs, cuts, got):
         with torch.no_grad():
             logp = torch.log_softmax(model(input_ids=torch.tensor([seq])).logits[0, :-1], -1)

@@ -62,9 +62,11 @@ SUITE = {
     "qa_refused": Reported("qa", None, 1),
     "qa_other": Reported("qa", None, 1),
     # version 3 of the two teacher-forced QA scores: each prompt computed once, its continuations on its
-    # KV cache (metrics/prefix_scoring.py); version 2's numbers up to float rounding (1.4e-4 on SmolLM2)
-    "qa_answer_prob": Reported("qa", True, 3),
-    "truth_ratio": Reported("qa", False, 3, POSITIVE),
+    # KV cache; version 4: every shared prefix token once (the system turn, the question, an answer
+    # sentence's wording up to the value: the token trie of metrics/prefix_scoring.py); both equal
+    # version 2's numbers up to float rounding (1.3e-4 on SmolLM2)
+    "qa_answer_prob": Reported("qa", True, 4),
+    "truth_ratio": Reported("qa", False, 4, POSITIVE),
     "pii_extraction_qa": Reported("qa", True, 2),
     "qa_accuracy_third_party": Reported("qa", True, 2),
     "exposure": Reported("exposure", True, 1, POSITIVE),

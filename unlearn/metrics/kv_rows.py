@@ -26,17 +26,19 @@ class _SlotLayer(DynamicLayer):
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
         keys, values = self.buffers
         start, end = self.keys.shape[-2], self.keys.shape[-2] + key_states.shape[-2]
-        if end > keys.shape[-2]:  # out of slots: grow like a plain layer
-            return super().update(key_states, value_states, *args, **kwargs)
+        if end > keys.shape[-2]:  # out of slots: grow like a plain layer (the grown tensors become the buffers)
+            out = super().update(key_states, value_states, *args, **kwargs)
+            self.buffers = (self.keys, self.values)
+            return out
         keys[:, :, start:end], values[:, :, start:end] = key_states, value_states
         self.keys, self.values = keys[:, :, :end], values[:, :, :end]
         return self.keys, self.values
 
 
 def _slot_rows(layer, rows: torch.Tensor, spare: int) -> _SlotLayer:
-    if isinstance(layer, _SlotLayer):  # the buffers already have the room
-        return _SlotLayer(layer.buffers[0][rows], layer.buffers[1][rows], layer.keys.shape[-2])
     length = layer.keys.shape[-2]
+    if isinstance(layer, _SlotLayer) and layer.buffers[0].shape[-2] >= length + spare:  # the buffers have the room
+        return _SlotLayer(layer.buffers[0][rows], layer.buffers[1][rows], length)
     bufs = []
     for t in (layer.keys, layer.values):
         buf = t.new_empty((len(rows), t.shape[1], length + spare, t.shape[3]))
