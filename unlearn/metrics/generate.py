@@ -20,7 +20,14 @@ ran before.
 from __future__ import annotations
 
 import torch
-from transformers import GenerationConfig
+from transformers import GenerationConfig, PreTrainedModel
+
+MIN_SHARED = 4  # shorter shared prefixes are not worth a separate forward
+# Greedy decoding runs GREEDY_ROWS x batch_size rows at a time: each step feeds one token per row and
+# keeps logits for it alone, so `batch_size` (sized for scoring whole texts) leaves the matrix
+# products small; the answers do not depend on the batch (tests/test_generation_metrics.py). Sampled
+# batches stay at batch_size: their random streams are seeded per batch.
+GREEDY_ROWS = 4
 
 # Options a checkpoint may carry that change which tokens are chosen, at their no-op values.
 # Greedy and sampling: penalties, length floors and beams act on every decoding mode.
@@ -40,6 +47,27 @@ def left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Te
         ids[row, width - len(seq):] = torch.tensor(seq)
         mask[row, width - len(seq):] = 1
     return ids, mask
+
+
+def _shared_prefix(model, prompts: list[list[int]]) -> int:
+    """Tokens at the start of every prompt (a chat template's system turn), computed once per batch
+    when there are at least MIN_SHARED of them and every prompt goes on after them; 0 otherwise
+    (and for models with their own `generate`, such as a SISA ensemble)."""
+    if not isinstance(model, PreTrainedModel) or len(prompts) < 2:
+        return 0
+    shared = min(len(p) for p in prompts) - 1  # every prompt keeps a token for the prefill
+    for p in prompts[1:]:
+        while p[:shared] != prompts[0][:shared]:
+            shared -= 1
+    return shared if shared >= MIN_SHARED else 0
+
+
+def _prefix_cache(model, prefix: list[int], rows: int, spare: int, device):
+    """The keys and values of `prefix`, run once, as `rows` rows with room for `spare` more tokens."""
+    from unlearn.metrics.kv_rows import select_rows
+
+    cache = model(input_ids=torch.tensor([prefix], device=device), use_cache=True, logits_to_keep=1).cache
+    return select_rows(cache, torch.zeros(rows, dtype=torch.long, device=device), model.config, spare)
 
 
 def cut_at_eos(tokens: list[int], eos_id: int) -> list[int]:
@@ -65,7 +93,12 @@ def generate(model, prompts: list[list[int]], max_new_tokens: int | list[int], b
     `max_new_tokens` is one budget for all or one per prompt; with per-prompt budgets, batches
     are formed by budget, then length, each decoded to its largest budget, and every row is cut
     to its own (decoding a row further never changes its first tokens).
-    Prompts are decoded in length-sorted batches (less padding); results come in input order.
+    Prompts are decoded in length-sorted batches (less padding; greedy ones of GREEDY_ROWS x
+    batch_size rows); results come in input order.
+    The tokens every prompt of a batch starts with run once, their keys and values shared by the
+    rows; the rest of each prompt is left-padded after them (the mask keeps the padding out, and
+    position ids count only real tokens), so the answers equal those of full prompts up to float
+    rounding.
     """
     model.eval()
     budgets = max_new_tokens if isinstance(max_new_tokens, list) else [max_new_tokens] * len(prompts)
@@ -77,13 +110,20 @@ def generate(model, prompts: list[list[int]], max_new_tokens: int | list[int], b
     cuda = [device.index or 0] if device.type == "cuda" else []
     out: dict[int, list[int]] = {}
     with torch.random.fork_rng(devices=cuda):
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            ids, mask = left_pad([prompts[i] for i in idx], pad_id)  # (B, T)
+        rows = batch_size if sample else batch_size * GREEDY_ROWS
+        for start in range(0, len(order), rows):
+            idx = order[start : start + rows]
+            batch = [prompts[i] for i in idx]
+            new = max(budgets[i] for i in idx)
+            shared = _shared_prefix(model, batch)
+            ids, mask = left_pad([p[shared:] for p in batch], pad_id)  # (B, T): the part after the shared prefix
+            ids = torch.cat([torch.tensor([batch[0][:shared]] * len(idx), dtype=torch.long).view(len(idx), shared), ids], 1)
+            mask = torch.cat([torch.ones((len(idx), shared), dtype=torch.long), mask], 1)
+            kwargs = {"cache": _prefix_cache(model, batch[0][:shared], len(idx), ids.shape[1] - shared + new, device)} if shared else {}
             torch.manual_seed(seed + start)
-            config = _config(max(budgets[i] for i in idx), pad_id, eos_id, sample, temperature, top_k)
+            config = _config(new, pad_id, eos_id, sample, temperature, top_k)
             full = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
-                                  generation_config=config)  # (B, T + new)
+                                  generation_config=config, **kwargs)  # (B, T + new)
             for row, i in enumerate(idx):
                 out[i] = cut_at_eos(full[row, ids.shape[1]:ids.shape[1] + budgets[i]].tolist(), eos_id)
     return [out[i] for i in range(len(prompts))]
