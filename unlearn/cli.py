@@ -6,7 +6,7 @@
     unlearn sweep SWEEP.yaml [--out DIR] [--address RAY] [--cpus-per-task N]
     unlearn report RUN_DIR [--publish DIR] [--scaling RUN ...]
     unlearn sisa-check CONFIG [key=value ...] [--out DIR] [--debug]
-    unlearn bench [--out DIR] [--quick RESULTS] [--smollm2 RESULTS] [--no-smollm2]
+    unlearn bench [--out DIR] [--quick RESULTS] [--smollm2 RESULTS] [--frontier RESULTS] [--eval-speed JSON] [--no-smollm2]
 
 Bad configuration or input exits with code 2 and one line naming the file, key and choices;
 any other error exits 1 with one line. `--debug` shows the traceback instead. Ctrl-C (SIGINT) or
@@ -75,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", help="results.json of a quick run for the cost figures (default the published "
                                    "experiments/quick/results.json; `make run` writes runs/quick/results.json)")
     p.add_argument("--smollm2", default="experiments/smollm2/results.json", help="results.json of the flagship")
+    p.add_argument("--frontier", default="experiments/quick/frontier/results.json",
+                   help="results.json of the quick frontier run (its wall time)")
+    p.add_argument("--eval-speed", default="experiments/bench/eval_speed.json",
+                   help="scripts/eval_speed.py's record of one SmolLM2 evaluation against full-sequence scoring")
     p.add_argument("--no-smollm2", action="store_true", help="skip the pretrained model's live figures")
     p.add_argument("--debug", action="store_true")
     args, extra = parser.parse_known_args(argv)
@@ -239,7 +243,8 @@ def cmd_bench(args) -> int:
         raise ConfigError(f"{out}: --out names a non-empty folder that holds no earlier benchmark results.json; "
                           "nothing was written. Give a new or empty folder")
     quick = Path(args.quick) if args.quick else Path("experiments/quick/results.json")
-    results = run_bench(quick, Path(args.smollm2), with_smollm2=not args.no_smollm2)
+    results = run_bench(quick, Path(args.smollm2), with_smollm2=not args.no_smollm2, frontier=Path(args.frontier),
+                        eval_speed=Path(args.eval_speed))
     write(results, Path(args.out))
     print(table(results))
     print(f"\n{Path(args.out) / 'results.json'}  {Path(args.out) / 'README.md'}")

@@ -1,0 +1,126 @@
+"""The experiment-level figures of `unlearn bench`, read from results.json files of runs that
+recorded them (the run is named in the table, flagged if its config is not today's): the published
+experiments/quick (or `--quick runs/quick/results.json` after `make run`) for cost ratios, wall time
+per seed and peak RSS; experiments/quick/frontier for the frontier's wall time; experiments/smollm2
+for the flagship's wall time and peak RSS; and scripts/eval_speed.py's record for the SmolLM2
+evaluation against scoring and decoding every sequence in full. A figure whose source is missing is
+reported as not measured (`holds: null`), never guessed; a run that took stages from a cache can
+only show a wall-time budget missed, never met.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def _figure(value, target: str, holds, unit: str, source: str = "measured now") -> dict:
+    return {"value": value, "target": target, "holds": holds, "unit": unit, "source": source}
+
+
+def experiment_figures(quick: Path | None, smollm2: Path | None, frontier: Path | None = None,
+                       eval_speed: Path | None = None) -> dict:
+    """Cost ratios, wall times and peak RSS read from the named runs' results.json; the SmolLM2
+    evaluation speed-up from scripts/eval_speed.py's record."""
+    out = {}
+    if quick is not None and quick.is_file():
+        r, src = json.loads(quick.read_text()), str(quick)
+        models, meta = r["models"], r["meta"]
+        if not _current(meta, "quick.yaml"):
+            src += " (its config differs from configs/experiments/quick.yaml: a stale run?)"
+        retrain, retrain_flops = models["retrain"]["cost"]["wall_s"], models["retrain"]["cost"].get("flops")
+        for name, m in models.items():  # reported, never a target: a method may try as hard as it needs
+            if m["kind"] == "approximate" and name != "corpus_deletion" and m["status"] == "ok":
+                ratio = m["cost"]["wall_s"] / retrain
+                out[f"quick.cost.{name}_vs_retrain"] = _figure(ratio, "–", None, "× retrain (wall time)", src)
+                if retrain_flops and "flops" in m["cost"]:
+                    out[f"quick.compute.{name}_vs_retrain"] = _figure(
+                        m["cost"]["flops"] / retrain_flops, "–", None, "× retrain (FLOPs counted, load-independent)", src)
+        if "sisa" in models and models["sisa"]["status"] == "ok":
+            out["quick.cost.sisa_deletion_vs_retrain"] = _figure(models["sisa"]["cost"]["wall_s"] / retrain, "–",
+                                                                 None, "× retrain", src)
+        kinds = meta.get("stages", {}).get("wall_s_by_kind")
+        if kinds:
+            attack = kinds.get("attack", 0.0)
+            out["quick.attacks_vs_rest"] = _figure(attack / max(sum(kinds.values()) - attack, 1e-9), "–",
+                                                   None, "stage-s ratio (attacks on 1 thread, training on 2: not wall)", src)
+        walls = list((meta.get("seed_wall_s") or {"all": meta["wall_s"]}).values())
+        # holds only if every seed (each one a `make run`) stayed within the budget
+        out["quick.wall_min"] = _figure(float(np.mean(walls)) / 60, "≤ 10 (make run)", max(walls) <= 600,
+                                        f"min per seed (mean; range {min(walls) / 60:.1f}-{max(walls) / 60:.1f})", src)
+        rss, unit = _peak_rss(meta)
+        if rss is not None:
+            out["quick.peak_rss_gb"] = _figure(rss / 1024, "–", None, unit, src)
+    out["quick_frontier.wall_min"] = _wall_of(frontier, "quick.yaml", "≤ 45 (3 seeds)", 45)
+    out.update(_flagship(smollm2))
+    out["smollm2.eval_vs_before"] = _eval_speed(eval_speed)
+    return out
+
+
+def _wall_of(path: Path | None, config: str, target: str, budget_min: float) -> dict:
+    """A run's wall time; with stages taken from a cache it is no from-scratch figure, so it can
+    only show the budget missed, never met."""
+    if path is None or not path.is_file():
+        return _figure(None, target, None, "min", f"not measured: no {path}")
+    meta, src = json.loads(path.read_text())["meta"], str(path)
+    if not _current(meta, config):
+        src += f" (its config differs from configs/experiments/{config}: a stale run?)"
+    wall, cached = meta["wall_s"] / 60, meta.get("stages", {}).get("cached", 0)
+    cached = len(cached) if isinstance(cached, list) else cached
+    holds = wall <= budget_min if not cached else (False if wall > budget_min else None)
+    seeds = len(meta.get("seed_wall_s") or meta.get("config", {}).get("seeds") or [0])
+    unit = f"min, {seeds} seed(s)" + (f", {cached} stages taken from a cache" if cached else "")
+    return _figure(wall, target, holds, unit, src)
+
+
+def _flagship(path: Path | None) -> dict:
+    """The SmolLM2 flagship: wall time over its seeds (the budget is for 3) and summed peak RSS."""
+    if path is None or not path.is_file():
+        return {"smollm2.wall_min": _figure(None, "≤ 120 (3 seeds)", None, "min", f"not measured: no {path}"),
+                "smollm2.peak_rss_gb": _figure(None, RSS_TARGET, None, "GiB", f"not measured: no {path}")}
+    meta, src = json.loads(path.read_text())["meta"], str(path)
+    if not _current(meta, "smollm2.yaml"):
+        src += " (its config differs from configs/experiments/smollm2.yaml: a stale run?)"
+    seeds = len(meta.get("config", {}).get("seeds") or meta.get("seed_wall_s") or [0])
+    total = meta["wall_s"] / 60
+    holds = (total <= 120) if seeds >= 3 else (False if total > 120 else None)
+    rss, unit = _peak_rss(meta)
+    return {"smollm2.wall_min": _figure(total, "≤ 120 (3 seeds)", holds, f"min for {seeds} seed(s)", src),
+            "smollm2.peak_rss_gb": _figure(None if rss is None else rss / 1024, RSS_TARGET,
+                                           None if rss is None else rss * 2**20 <= 8e9, unit, src)}
+
+
+def _eval_speed(path: Path | None) -> dict:
+    """One SmolLM2 evaluation with today's shared-prefix scoring and decoding against the same items
+    scored and decoded in full (scripts/eval_speed.py writes the file)."""
+    target = "≤ 0.60"
+    if path is None or not path.is_file():
+        return _figure(None, target, None, "× before",
+                       f"not measured: no {path} (python scripts/eval_speed.py RUN --out {path})")
+    r = json.loads(path.read_text())
+    ratio = r["today_s"] / r["before_s"]
+    return _figure(ratio, target, ratio <= 0.6, f"× before ({r['today_s']:.0f} s against {r['before_s']:.0f} s; "
+                   f"largest metric difference {r['max_abs_diff']:.1e})", str(path))
+
+
+RSS_TARGET = "≤ 8 GB (7.45 GiB)"
+
+
+def _peak_rss(meta: dict) -> tuple[float | None, str]:
+    """(peak RSS in MiB, its unit text), see memory.peak_rss."""
+    from unlearn.memory import peak_rss
+
+    rss, covers = peak_rss(meta)
+    return rss, {"all processes": "GiB (all processes together, sampled every 0.5 s)",
+                 "largest process": "GiB (the largest process: the run has no summed peak)"}.get(covers, "GiB")
+
+
+def _current(meta: dict, name: str) -> bool:
+    """Does a run's recorded config equal today's configs/experiments/<name> (seeds aside)?"""
+    from unlearn.config import ROOT, load_config, to_dict
+
+    if "config" not in meta:
+        return False
+    now = to_dict(load_config(ROOT / "configs" / "experiments" / name))
+    return {k: v for k, v in meta["config"].items() if k != "seeds"} == {k: v for k, v in now.items() if k != "seeds"}
