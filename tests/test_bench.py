@@ -59,6 +59,12 @@ def test_write_records_every_target(tmp_path):
     assert all({"value", "target", "holds"} <= f.keys() for f in stored["figures"].values())
     readme = (tmp_path / "out" / "README.md").read_text()
     assert "| quick.cost.idk_dpo_vs_retrain | 0.4 | × retrain (wall time) | – |" in readme
+    # a missed target is listed above the table with its value and target; none missed: said so
+    results["figures"]["quick.wall_min"].update(value=21.2, holds=False)
+    bench.write(results, tmp_path / "out")
+    assert "Targets missed:\n- quick.wall_min: 21.2 min per seed" in (tmp_path / "out" / "README.md").read_text()
+    assert bench.missed({"figures": {"a": {"value": 1.0, "unit": "s", "target": "< 2", "holds": True}}}) \
+        == "Every judged target holds.\n\n"
 
 
 def test_flagship_figures_from_results_json(tmp_path):

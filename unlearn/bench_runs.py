@@ -46,28 +46,30 @@ def experiment_figures(quick: Path | None, smollm2: Path | None, frontier: Path 
             out["quick.attacks_vs_rest"] = _figure(attack / max(sum(kinds.values()) - attack, 1e-9), "–",
                                                    None, "stage-s ratio (attacks on 1 thread, training on 2: not wall)", src)
         walls = list((meta.get("seed_wall_s") or {"all": meta["wall_s"]}).values())
-        # holds only if every seed (each one a `make run`) stayed within the budget
-        out["quick.wall_min"] = _figure(float(np.mean(walls)) / 60, "≤ 10 (make run)", max(walls) <= 600,
-                                        f"min per seed (mean; range {min(walls) / 60:.1f}-{max(walls) / 60:.1f})", src)
+        # holds only if every seed (each one a `make run`) stayed within the budget, from scratch
+        cached = _cached(meta)
+        holds = max(walls) <= 600 if not cached else (False if max(walls) > 600 else None)
+        out["quick.wall_min"] = _figure(float(np.mean(walls)) / 60, "≤ 10 (make run)", holds,
+                                        f"min per seed (mean; range {min(walls) / 60:.1f}-{max(walls) / 60:.1f})"
+                                        + (f", {cached} stages taken from a cache" if cached else ""), src)
         rss, unit = _peak_rss(meta)
         if rss is not None:
             out["quick.peak_rss_gb"] = _figure(rss / 1024, "–", None, unit, src)
-    out["quick_frontier.wall_min"] = _wall_of(frontier, "quick.yaml", "≤ 45 (3 seeds)", 45)
+    out["quick_frontier.wall_min"] = _wall_of(frontier, "quick.yaml", "≤ 45 (3 seeds)", 45, ("frontier.enabled",))
     out.update(_flagship(smollm2))
     out["smollm2.eval_vs_before"] = _eval_speed(eval_speed)
     return out
 
 
-def _wall_of(path: Path | None, config: str, target: str, budget_min: float) -> dict:
+def _wall_of(path: Path | None, config: str, target: str, budget_min: float, switched: tuple = ()) -> dict:
     """A run's wall time; with stages taken from a cache it is no from-scratch figure, so it can
     only show the budget missed, never met."""
     if path is None or not path.is_file():
         return _figure(None, target, None, "min", f"not measured: no {path}")
     meta, src = json.loads(path.read_text())["meta"], str(path)
-    if not _current(meta, config):
+    if not _current(meta, config, switched):
         src += f" (its config differs from configs/experiments/{config}: a stale run?)"
-    wall, cached = meta["wall_s"] / 60, meta.get("stages", {}).get("cached", 0)
-    cached = len(cached) if isinstance(cached, list) else cached
+    wall, cached = meta["wall_s"] / 60, _cached(meta)
     holds = wall <= budget_min if not cached else (False if wall > budget_min else None)
     seeds = len(meta.get("seed_wall_s") or meta.get("config", {}).get("seeds") or [0])
     unit = f"min, {seeds} seed(s)" + (f", {cached} stages taken from a cache" if cached else "")
@@ -116,11 +118,29 @@ def _peak_rss(meta: dict) -> tuple[float | None, str]:
                  "largest process": "GiB (the largest process: the run has no summed peak)"}.get(covers, "GiB")
 
 
-def _current(meta: dict, name: str) -> bool:
-    """Does a run's recorded config equal today's configs/experiments/<name> (seeds aside)?"""
+def _cached(meta: dict) -> int:
+    """How many of a run's stages came from a cache (0: everything was built by the run)."""
+    cached = meta.get("stages", {}).get("cached", 0)
+    return len(cached) if isinstance(cached, list) else int(cached)
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _current(meta: dict, name: str, switched: tuple = ()) -> bool:
+    """Does a run's recorded config equal today's configs/experiments/<name> (seeds and the
+    `switched` settings its command sets aside)? A
+    setting added after the run (absent from its record) counts as equal where today's value is
+    the built-in default, the behaviour the run had."""
     from unlearn.config import ROOT, load_config, to_dict
 
     if "config" not in meta:
         return False
-    now = to_dict(load_config(ROOT / "configs" / "experiments" / name))
-    return {k: v for k, v in meta["config"].items() if k != "seeds"} == {k: v for k, v in now.items() if k != "seeds"}
+    now, then = _flat(to_dict(load_config(ROOT / "configs" / "experiments" / name))), _flat(meta["config"])
+    default = _flat(to_dict(load_config(ROOT / "configs" / "base.yaml")))
+    return all(k == "seeds" or k in switched or (then[k] == v if k in then else default.get(k, object()) == v) for k, v in now.items()) \
+        and set(then) <= set(now)
