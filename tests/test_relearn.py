@@ -236,3 +236,24 @@ def test_relearning_at_the_calibrated_rate_brings_back_suppressed_data(small, me
     back = _v_nll(attack.run(suppressed, tok, small))
     assert back[0] > held[0] + 2  # suppressed: 6.7 here
     assert back[-1] < back[0] - 0.15, back  # 6.74 -> 6.41 here
+
+
+def test_a_capped_plan_measures_every_user_and_leaves_relearning_items_on_both_halves(small):
+    """eval.max_examples takes each user's texts in turn: capped below the split, every forget
+    user keeps texts (counts differ by at most one), so protocol b's V half and the calibration's
+    swapped half both have evaluation rows; the cap changes the plan's key, no cap leaves it."""
+    from unlearn.attacks.relearn import _other_users, forget_users
+    from unlearn.metrics.evaluate import every_user_in_turn, plan_key
+
+    assert every_user_in_turn([0, 1, 2, 3, 4, 5, 6], ["a", "a", "a", "a", "b", "b", "c"], 5) == [0, 1, 4, 5, 6]
+    assert every_user_in_turn([0, 1, 2], ["a", "a", "b"], 10) == [0, 1, 2]
+    users = forget_users(small)
+    cap = len(users) * 2
+    assert cap < len(small.corpus.texts["forget"])
+    capped_eval = replace(small.cfg.eval, max_examples=cap)
+    ctx = AttackContext(replace(small.cfg, eval=capped_eval),
+                        make_plan(small.corpus, small.corpus.texts, {}, capped_eval, 0), small.corpus, 0, small.acc)
+    counts = [ctx.plan.texts["forget"]["user_id"].count(u) for u in users]
+    assert len(ctx.plan.texts["forget"]["text"]) == cap and min(counts) >= 1 and max(counts) - min(counts) <= 1
+    assert all(_other_users(ctx, swap=swap)[1]["text"] for swap in (False, True))
+    assert plan_key(capped_eval) == {"plan": 2} and plan_key(small.cfg.eval) == {}

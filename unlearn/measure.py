@@ -14,7 +14,7 @@ from unlearn.attacks.base import AttackContext
 from unlearn.attacks.stage import attack_metrics, load_attack_arrays, run_attacks
 from unlearn.config import compute_key, to_dict
 from unlearn.metrics import bounds, mia, versions
-from unlearn.metrics.evaluate import evaluate_model, make_plan, summarize
+from unlearn.metrics.evaluate import evaluate_model, make_plan, plan_key, summarize
 from unlearn.metrics.relative import relative_metrics
 from unlearn.models import load_model
 from unlearn.stats import t_interval
@@ -106,7 +106,7 @@ def attack_stage(run, folder: Path, info: dict) -> str:
     key = {"model": str(model_dir.relative_to(run.stages.run_dir.resolve())), "corpus": run.corpus_dir.name,
            "attacks": to_dict(cfg.attacks), "eval": to_dict(cfg.eval), "max_length": cfg.model.max_length,
            "versions": versions(), "seed": run.seed, **({"exclude": run.exclude} if run.exclude else {}),
-           **compute_key(cfg)}
+           **plan_key(cfg.eval), **compute_key(cfg)}
     ctx = AttackContext(cfg, run.plan, run.corpus, run.seed, acc)
     attack_dir, _ = run.stages.run("attack", key, lambda out: run_attacks(model_dir, ctx, out))
     return attack_dir.name
@@ -127,7 +127,7 @@ def calibrate_relearning(run, folder: Path, info: dict) -> dict:
            "candidates": list(a.relearn_lr_candidates), "steps": list(a.relearn_steps),
            "batch_size": a.relearn_batch_size, "tolerance": a.relearn_tolerance, "eval_batch_size": cfg.eval.batch_size,
            "max_length": cfg.model.max_length, "seed": run.seed, **({"exclude": run.exclude} if run.exclude else {}),
-           **compute_key(cfg)}
+           **plan_key(cfg.eval), **compute_key(cfg)}
     ctx = AttackContext(cfg, run.plan, run.corpus, run.seed, run.acc)
 
     def build(out):
@@ -163,7 +163,7 @@ def evaluate_stage(run, kind, folder, info, texts: dict | None = None, tag: dict
     model_dir = (folder / info["model_path"]).resolve()
     key = {"model": str(model_dir.relative_to(run.stages.run_dir.resolve())), "corpus": run.corpus_dir.name,
            "eval": to_dict(cfg.eval), "max_length": cfg.model.max_length, "versions": versions(), "seed": run.seed,
-           **({"exclude": run.exclude} if run.exclude else {}), **({"splits": tag} if tag else {})}
+           **({"exclude": run.exclude} if run.exclude else {}), **({"splits": tag} if tag else {}), **plan_key(cfg.eval)}
     texts = texts if texts is not None else run.corpus.texts
 
     def build(out):

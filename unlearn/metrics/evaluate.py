@@ -51,6 +51,32 @@ class EvalPlan:
     memo: dict = field(default_factory=dict, repr=False, compare=False)
 
 
+# version 2: a capped split (eval.max_examples) takes its texts from every user in turn; version 1
+# took the first max_examples texts, so on SmolLM2 (60 of ~125 forget texts) only 2 of the 5
+# objecting users were measured on their texts, and relearning's calibration found none to test on
+PLAN_VERSION = 2
+
+
+def plan_key(cfg_eval) -> dict:
+    """The plan's part of an evaluation, attack or calibration stage key: its version where a cap
+    selects texts (an uncapped plan is the same in every version, so its caches stay valid)."""
+    return {"plan": PLAN_VERSION} if cfg_eval.max_examples > 0 else {}
+
+
+def every_user_in_turn(rows: list[int], user_ids, cap: int) -> list[int]:
+    """At most `cap` of `rows` (indices into a split whose rows are grouped by user): each user's
+    first text, then each user's second, ..., in the split's order; users are the unit of every
+    test, so a cap must not drop whole users while others keep all their texts."""
+    by_user: dict[str, list[int]] = {}
+    for i in rows:
+        by_user.setdefault(user_ids[i], []).append(i)
+    chosen, depth = [], 0
+    while len(chosen) < min(cap, len(rows)):
+        chosen += [texts[depth] for texts in by_user.values() if len(texts) > depth][: cap - len(chosen)]
+        depth += 1
+    return sorted(chosen)
+
+
 def make_plan(corpus, texts: dict, exclude: dict[str, list[int]], cfg_eval, seed: int) -> EvalPlan:
     """The evaluation rows, questions, canaries and probes for one seed. The assistant's QA
     instruction texts (kind "qa") are training data, not a user's texts: never evaluated as texts.
@@ -64,7 +90,7 @@ def make_plan(corpus, texts: dict, exclude: dict[str, list[int]], cfg_eval, seed
         kinds = texts[split]["kind"]
         keep = [i for i in range(len(texts[split])) if i not in skip and kinds[i] != "qa"]
         if cfg_eval.max_examples > 0:
-            keep = keep[: cfg_eval.max_examples]
+            keep = every_user_in_turn(keep, texts[split]["user_id"], cfg_eval.max_examples)
         part = texts[split].select(keep)
         rows[split] = {k: list(part[k]) for k in ("text", "pii", "user_id")}
     generate_rows = {s: _subset(len(rows[s]["text"]), cfg_eval.generate_examples, rng) for s in EVAL_SPLITS}
