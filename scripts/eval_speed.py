@@ -46,22 +46,14 @@ def full_pass_nll(model, tokenizer, pairs, max_length, batch_size, device):
 
 
 def main() -> None:
-    from unlearn.config import load_config
-    from unlearn.corpus import load_corpus
-    from unlearn.metrics import generate, qa
-    from unlearn.metrics.evaluate import evaluate_model, make_plan
-    from unlearn.models import load_model
+    from run_folder import load_run, take_out
 
-    args = sys.argv[1:]
-    out_path = None
-    if "--out" in args:
-        at = args.index("--out")
-        out_path, args = Path(args[at + 1]), args[:at] + args[at + 2:]
+    from unlearn.metrics import generate, qa
+    from unlearn.metrics.evaluate import evaluate_model
+
+    out_path, args = take_out(sys.argv[1:])
     run = Path(args[0])
-    cfg = load_config("configs/experiments/smollm2.yaml", args[1:])
-    corpus = load_corpus(next(run.glob("corpus-*/corpus")))
-    plan = make_plan(corpus, corpus.texts, {}, cfg.eval, cfg.seeds[0])
-    model, tok = load_model(next(run.glob("original-*/model")))
+    cfg, corpus, plan, model, tok = load_run(run, args[1:])
     # today's code, and the code before: every QA sequence scored in full, every prompt of a batch
     # decoded in full, greedy batches of eval.batch_size rows; alternated, twice each (the host's
     # speed drifts by ~10% within minutes), in the order before, today, before, today

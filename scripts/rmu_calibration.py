@@ -92,21 +92,11 @@ def rmu(model, tok, forget, retain, max_length, layer, coef, alpha, lr, epochs) 
 
 
 def main() -> None:
-    from unlearn.config import load_config
-    from unlearn.corpus import load_corpus
-    from unlearn.metrics.evaluate import make_plan
-    from unlearn.models import load_model
+    from run_folder import load_run, take_out
 
-    args = sys.argv[1:]
-    out_path = None
-    if "--out" in args:
-        at = args.index("--out")
-        out_path, args = Path(args[at + 1]), args[:at] + args[at + 2:]
-    run, settings = Path(args[0]), args[1:] or GRID
-    cfg = load_config("configs/experiments/smollm2.yaml")
-    corpus = load_corpus(next(run.glob("corpus-*/corpus")))
-    plan = make_plan(corpus, corpus.texts, {}, cfg.eval, cfg.seeds[0])
-    original, tok = load_model(next(run.glob("original-*/model")))
+    out_path, args = take_out(sys.argv[1:])
+    settings = args[1:] or GRID
+    cfg, corpus, plan, original, tok = load_run(Path(args[0]))
     texts = {s: list(corpus.texts[s]["text"][: cfg.eval.max_examples]) for s in ("retain", "holdout")}
     texts["forget"] = list(corpus.texts["forget"]["text"])
     rows = [{"setting": "original", **measure(original, tok, plan, texts, cfg)}]
