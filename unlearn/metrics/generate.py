@@ -117,9 +117,11 @@ def generate(model, prompts: list[list[int]], max_new_tokens: int | list[int], b
             new = max(budgets[i] for i in idx)
             shared = _shared_prefix(model, batch)
             ids, mask = left_pad([p[shared:] for p in batch], pad_id)  # (B, T): the part after the shared prefix
-            ids = torch.cat([torch.tensor([batch[0][:shared]] * len(idx), dtype=torch.long).view(len(idx), shared), ids], 1)
-            mask = torch.cat([torch.ones((len(idx), shared), dtype=torch.long), mask], 1)
-            kwargs = {"cache": _prefix_cache(model, batch[0][:shared], len(idx), ids.shape[1] - shared + new, device)} if shared else {}
+            kwargs = {}
+            if shared:  # the prefix's tokens stay in input_ids (generate skips what the cache holds)
+                kwargs["cache"] = _prefix_cache(model, batch[0][:shared], len(idx), ids.shape[1] + new, device)
+                ids = torch.cat([torch.tensor(batch[0][:shared]).expand(len(idx), shared), ids], 1)
+                mask = torch.cat([torch.ones((len(idx), shared), dtype=torch.long), mask], 1)
             torch.manual_seed(seed + start)
             config = _config(new, pad_id, eos_id, sample, temperature, top_k)
             full = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
