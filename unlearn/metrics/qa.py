@@ -68,13 +68,9 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 
 def continuation_nll(model, tokenizer, pairs: list[tuple[str, str]], max_length: int, batch_size: int,
                      device) -> np.ndarray:
-    """Mean token NLL of each continuation given its prompt, in one batched teacher-forced pass:
-    each distinct pair once (a QA row's answer sentence is also its truth ratio's first), each
-    distinct prompt once (metrics/prefix_scoring.py)."""
-    unique = list(dict.fromkeys(pairs))
-    if len(unique) < len(pairs):
-        scores = dict(zip(unique, continuation_nll(model, tokenizer, unique, max_length, batch_size, device)))
-        return np.array([scores[p] for p in pairs])
+    """Mean token NLL of each continuation given its prompt, in one batched teacher-forced pass
+    through the token trie of all pairs (metrics/prefix_scoring.py): every shared prefix token, and
+    a repeated pair (a QA row's answer sentence is also its truth ratio's first), computed once."""
     bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     prompts = tokenizer([p for p, _ in pairs], add_special_tokens=False)["input_ids"]
