@@ -86,6 +86,30 @@ def test_cached_matches_naive_mixed_lengths_bpe():
     _compare(tokenizer, candidates)
 
 
+def test_memo_shares_one_trie_between_contexts_and_drops_sets_over_its_budget(monkeypatch):
+    """Canaries whose remainders tokenise alike share one trie (any context, any seed); a memo
+    over its candidate budget drops its least recently used entries and the sets they held."""
+    monkeypatch.setattr(ex, "_MEMO", type(ex._MEMO)())
+    monkeypatch.setattr(ex, "_REMAINDERS", {})
+    tokenizer, pool = make_tokenizer(), ex.sample_candidates("d-d-d-d", 50, seed=0)
+    first = ex._encoded_trie(tokenizer, CONTEXT, pool)
+    other = ex._encoded_trie(tokenizer, "lena vogel: my pin is ", pool)
+    assert other[2] is first[2] and other[0] != first[0] and len(ex._REMAINDERS) == 1
+    assert ex._encode(tokenizer, "lena vogel: my pin is ", pool)[0][0] == [1] + [
+        tokenizer.convert_tokens_to_ids(ch) for ch in "lena vogel: my pin is " + pool[0]]
+    monkeypatch.setattr(ex, "_MEMO_CANDIDATES", 120)
+    ex._encoded_trie(tokenizer, CONTEXT, pool)  # a hit: now the most recently used
+    ex._encoded_trie(tokenizer, CONTEXT, [p + "1" for p in pool])  # a second set: 100 candidates held
+    assert len(ex._REMAINDERS) == 2 and len(ex._MEMO) == 3
+    ex._encoded_trie(tokenizer, CONTEXT, [p + "2" for p in pool])  # a third: 150 > 120
+    assert len(ex._REMAINDERS) == 2 and len(ex._MEMO) == 2  # both users of the first set gone
+    assert hash(tuple(pool)) not in {k[2] for k in ex._MEMO}
+    model = tiny_lm()  # an evicted entry is encoded again, to the same scores
+    again = ex.candidate_logprobs(model, tokenizer, CONTEXT, pool, 16, "cpu")
+    np.testing.assert_allclose(again, ex.candidate_logprobs_naive(model, tokenizer, CONTEXT, pool, 16, "cpu"),
+                               atol=1e-4)
+
+
 def test_trie_merges_single_child_chains_but_not_into_leaves():
     root = ex._trie([[5, 6, 7], [5, 6, 7, 8], [5, 6, 9, 10], [11], [1, 2, 3], [1, 2, 3, 4]])
     shape = lambda n: (n.tokens, n.ends, [shape(c) for c in n.children.values()])  # noqa: E731

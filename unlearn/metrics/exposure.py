@@ -28,6 +28,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,37 +68,53 @@ def sample_candidates(fmt: str, n: int, seed: int) -> list[str]:
     return [_fill(fmt, i) for i in random.Random(seed).sample(range(SPACE[fmt]), n)]
 
 
-_MEMO: dict = {}  # (tokenizer fingerprint, context, candidates) -> _encode's result
-_TRIES: dict = {}  # the same key -> the trie of the remainders (built from _encode's result)
-_MEMO_SIZE = 64
+# (tokenizer fingerprint, context, candidates) -> (shared prefix tokens, remainder set), least
+# recently used last out. Remainder sets are interned: the canaries of one format usually tokenise
+# to the same remainders whatever their context (every canary of every seed then shares one trie),
+# and a set is dropped once no entry refers to it. The entries' distinct remainders are capped at
+# _MEMO_CANDIDATES candidates (python token tuples and trie nodes: ~650 B per 'd-d-d-d' candidate).
+_MEMO: OrderedDict = OrderedDict()
+_REMAINDERS: dict = {}  # remainder set -> its slot [the set, its trie (built on first use) or None, entries using it]
+_MEMO_CANDIDATES = 5 * 10**5
+_MEMO_SIZE = 4096  # entries (each holds its context's tokens)
 
 
 def _encode(tokenizer, context: str, candidates: list[str]) -> tuple[list[list[int]], int]:
-    """`_encode_uncached`, memoised: every model of an experiment shares the tokenizer and ranks
-    the same canaries, and tokenising 10^4 context + candidate strings costs more than the
-    cached forward steps on a small model."""
-    return _MEMO[_remember(tokenizer, context, candidates)]
+    """bos + tokens(context + candidate) per candidate and the shared prefix length, memoised:
+    every model of an experiment shares the tokenizer and ranks the same canaries, and
+    tokenising 10^4 context + candidate strings costs more than the cached forward steps on a
+    small model."""
+    prefix, slot = _MEMO[_remember(tokenizer, context, candidates)]
+    return [list(prefix) + list(r) for r in slot[0]], len(prefix)
 
 
 def _remember(tokenizer, context: str, candidates: list[str]) -> tuple:
     """The memo key of (tokenizer, context, candidates), encoding them on first sight."""
     key = (tokenizer_fingerprint(tokenizer), context, hash(tuple(candidates)), len(candidates))
-    if key not in _MEMO:
-        if len(_MEMO) >= _MEMO_SIZE:
-            _TRIES.pop(next(iter(_MEMO)), None)
-            _MEMO.pop(next(iter(_MEMO)))  # oldest first
-        _MEMO[key] = _encode_uncached(tokenizer, context, candidates)
+    if key in _MEMO:
+        _MEMO.move_to_end(key)
+        return key
+    seqs, shared = _encode_uncached(tokenizer, context, candidates)
+    remainders = tuple(tuple(s[shared:]) for s in seqs)
+    slot = _REMAINDERS.setdefault(remainders, [remainders, None, 0])
+    slot[2] += 1
+    _MEMO[key] = (tuple(seqs[0][:shared]), slot)
+    while len(_MEMO) > 1 and (len(_MEMO) > _MEMO_SIZE or sum(len(r) for r in _REMAINDERS) > _MEMO_CANDIDATES):
+        _, (_, old) = _MEMO.popitem(last=False)
+        old[2] -= 1
+        if not old[2]:
+            del _REMAINDERS[old[0]]
     return key
 
 
-def _encoded_trie(tokenizer, context: str, candidates: list[str]) -> tuple[list[list[int]], int, _Node]:
-    """`_encode`'s result and the trie of the remainders, memoised alike (the walk never changes
-    the trie; building 10^4-candidate tries of python nodes cost about as much as the walk)."""
-    key = _remember(tokenizer, context, candidates)
-    seqs, shared = _MEMO[key]
-    if key not in _TRIES:
-        _TRIES[key] = _trie([s[shared:] for s in seqs])
-    return seqs, shared, _TRIES[key]
+def _encoded_trie(tokenizer, context: str, candidates: list[str]) -> tuple[tuple[int, ...], int, _Node]:
+    """(the shared prefix tokens, the longest remainder's length, the trie of the remainders),
+    memoised like `_encode` (the walk never changes a trie; building 10^4-candidate tries of
+    python nodes cost about as much as the walk)."""
+    prefix, slot = _MEMO[_remember(tokenizer, context, candidates)]
+    if slot[1] is None:
+        slot[1] = _trie([list(r) for r in slot[0]])
+    return prefix, max(len(r) for r in slot[0]), slot[1]
 
 
 def tokenizer_fingerprint(tokenizer) -> int:
@@ -208,12 +225,12 @@ def candidate_logprobs(model, tokenizer, context: str, candidates: list[str], ba
     prefix-cached trie walk; equal to `candidate_logprobs_naive` up to float error. (N,) float64.
     """
     model.eval()
-    seqs, shared, root = _encoded_trie(tokenizer, context, candidates)
-    prefix = torch.tensor([seqs[0][:shared]], device=device)  # (1, L)
+    shared, spare, root = _encoded_trie(tokenizer, context, candidates)
+    prefix = torch.tensor([shared], device=device)  # (1, L)
     res = model(input_ids=prefix, use_cache=True, logits_to_keep=1)
     logp = _log_softmax(res.logits[:, -1])  # (1, V)
     out = np.zeros(len(candidates), dtype=np.float64)
-    _expand(model, [root], [0.0], logp, res.cache, out, batch_size, max(len(s) for s in seqs) - shared)
+    _expand(model, [root], [0.0], logp, res.cache, out, batch_size, spare)
     return out
 
 
