@@ -95,6 +95,23 @@ def test_frontier_wall_time_and_the_evaluation_speed_up(tmp_path):
         (tmp_path / "results.json").write_text(json.dumps(run))
         assert figure()["value"] == wall / 60 and figure()["holds"] is holds
         assert ("3 seed(s), 12 stages taken from a cache" in figure()["unit"]) == bool(cached)
+    # a run that recorded its frontier phase is judged on that phase: met only when it computed
+    # its strength runs itself, whatever the finished experiment under it took from a cache
+    run["meta"].update(wall_s=9000.0, stages={"cached": 60}, frontier_wall_s=2400.0)
+    for phase, holds in (({"built": 120, "cached": 3, "trainings_built": 27, "trainings_cached": 0}, True),
+                         ({"built": 90, "cached": 33, "trainings_built": 0, "trainings_cached": 27}, None)):
+        run["meta"]["frontier_stages"] = phase
+        (tmp_path / "results.json").write_text(json.dumps(run))
+        assert figure()["value"] == 40.0 and figure()["holds"] is holds
+        assert f"{phase['built']} stages built" in figure()["unit"]
+        assert f"under it {60 - phase['cached']} stages from a cache" in figure()["unit"]
+    run["meta"]["frontier_wall_s"] = 2760.0
+    (tmp_path / "results.json").write_text(json.dumps(run))
+    assert figure()["holds"] is False  # 46 min, from a cache or not
+    run["meta"].update(frontier_wall_s=2400.0, seed_wall_s={"0": 1.0})
+    run["meta"]["frontier_stages"].update(trainings_cached=0, trainings_built=27)
+    (tmp_path / "results.json").write_text(json.dumps(run))
+    assert figure()["holds"] is False  # the budget is for 3 seeds
     record = tmp_path / "eval_speed.json"
     record.write_text(json.dumps({"today_s": 93.0, "before_s": 150.0, "max_abs_diff": 1e-4}))
     speed = bench.experiment_figures(None, None, None, record)["smollm2.eval_vs_before"]

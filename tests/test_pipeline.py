@@ -167,6 +167,12 @@ def test_the_frontier_walks_each_method_to_a_stop_rule_on_the_cached_run(smoke_r
     text = (run_dir / "report.md").read_text()
     assert "## Removal frontier" in text and "Along the removal frontier" in text
     assert (run_dir / "figures" / "frontier.png").is_file() and (run_dir / "tables" / "frontier.csv").is_file()
+    runs = 2 * len(cfg.seeds)  # the frontier phase's own stages, apart from the experiment under it
+    phase = again["meta"]["frontier_stages"]
+    assert phase["trainings_built"] == runs and phase["trainings_cached"] == 0 and again["meta"]["frontier_wall_s"] > 0
+    assert again["meta"]["stages"]["built"] == phase["built"] > runs  # the experiment itself came from the cache
+    phase = run_experiment(cfg, run_dir, str(SMOKE))["meta"]["frontier_stages"]
+    assert phase["trainings_built"] == phase["built"] == 0 and phase["trainings_cached"] == runs
     run_experiment(load_config(SMOKE), run_dir, str(SMOKE))  # the other tests read the plain report
 
 

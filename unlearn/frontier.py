@@ -145,6 +145,16 @@ def run_frontier(cfg, per_seed: dict, stages, acc, debug: bool = False) -> dict:
     return out
 
 
+def phase_stages(stages, marks: tuple[int, int]) -> dict:
+    """The stages the frontier phase used, from `marks` = (cached, built) counts before it: how many
+    it built and took from a cache, and how many of its trainings (`frontier-<method>`) came from a
+    cache (0: the frontier itself was computed by this run, whatever the finished experiment under it)."""
+    hits, built = stages.hits[marks[0]:], stages.built[marks[1]:]
+    return {"built": len(built), "cached": len(hits),
+            "trainings_built": sum(n.startswith("frontier-") for n in built),
+            "trainings_cached": sum(n.startswith("frontier-") for n in hits)}
+
+
 def tuned_spec(spec, seed_results: dict):
     """The variant tuning chose for this seed (`tune: true`), else the configured spec."""
     record = (seed_results.get(spec.name) or {}).get("tuning")

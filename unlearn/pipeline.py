@@ -67,9 +67,9 @@ def _run(cfg: Config, run_dir: Path, acc, start: float, config_path: str, debug:
             seed_wall[str(seed)] = time.perf_counter() - begin
         frontier = None
         if cfg.frontier.enabled:
-            from unlearn.frontier import run_frontier
+            from unlearn.frontier import phase_stages, run_frontier
 
-            begin = time.perf_counter()
+            begin, marks = time.perf_counter(), (len(stages.hits), len(stages.built))
             frontier = run_frontier(cfg, per_seed, stages, acc, debug)
             frontier_wall = time.perf_counter() - begin
     results = assemble_results(cfg, per_seed, config_path, time.perf_counter() - start, acc)
@@ -78,7 +78,7 @@ def _run(cfg: Config, run_dir: Path, acc, start: float, config_path: str, debug:
     results["meta"].update(run_record(stages, overrides, run_dir, seed_wall),
                            peak_rss_total_mb=memory.peak_mb)
     if frontier is not None:
-        results["meta"]["frontier_wall_s"] = frontier_wall
+        results["meta"].update(frontier_wall_s=frontier_wall, frontier_stages=phase_stages(stages, marks))
     if acc.is_main_process:
         write_json_atomic(run_dir / "results.json", results)
         write_report(results, run_dir)
