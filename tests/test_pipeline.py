@@ -171,6 +171,7 @@ def test_the_frontier_walks_each_method_to_a_stop_rule_on_the_cached_run(smoke_r
     phase = again["meta"]["frontier_stages"]
     assert phase["trainings_built"] == runs and phase["trainings_cached"] == 0 and again["meta"]["frontier_wall_s"] > 0
     assert again["meta"]["stages"]["built"] == phase["built"] > runs  # the experiment itself came from the cache
+    assert f"of which the removal frontier {again['meta']['frontier_wall_s']:.0f} s" in text
     phase = run_experiment(cfg, run_dir, str(SMOKE))["meta"]["frontier_stages"]
     assert phase["trainings_built"] == phase["built"] == 0 and phase["trainings_cached"] == runs
     run_experiment(load_config(SMOKE), run_dir, str(SMOKE))  # the other tests read the plain report

@@ -100,8 +100,13 @@ def _timing(meta: dict) -> str:
     memory = "" if rss is None else f"; peak RSS {rss / 1024:.1f} GiB ({covers})"
     if not stages:
         return f"wall time {meta['wall_s']:.0f} s{memory}"
+    phase, frontier = meta.get("frontier_stages"), ""
+    if phase and "frontier_wall_s" in meta:
+        frontier = (f", of which the removal frontier {meta['frontier_wall_s']:.0f} s ({phase['built']} stages built, "
+                    f"{phase['cached']} cached; {phase['trainings_built']} of its "
+                    f"{phase['trainings_built'] + phase['trainings_cached']} strength runs built)")
     return (f"all stages {stages['total_wall_s']:.0f} s of compute; this invocation {meta['wall_s']:.0f} s "
-            f"({stages['built']} stages built, {stages['cached']} cached){memory}")
+            f"({stages['built']} stages built, {stages['cached']} cached){frontier}{memory}")
 
 
 def _run_dir(meta: dict, out: Path, published: bool) -> str:
