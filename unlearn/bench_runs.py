@@ -82,11 +82,9 @@ def _frontier_wall(path: Path | None) -> dict:
     run computed the frontier itself (none of its trainings from a cache) for 3 seeds. Runs that
     did not record the phase are judged on their whole wall time (`_wall_of`)."""
     target = "≤ 45 (3 seeds)"
-    if path is None or not path.is_file():
-        return _wall_of(path, "quick.yaml", target, 45, ("frontier.enabled",))
-    meta, src = json.loads(path.read_text())["meta"], str(path)
-    phase = meta.get("frontier_stages")
-    if "frontier_wall_s" not in meta or phase is None:
+    meta = json.loads(path.read_text())["meta"] if path is not None and path.is_file() else {}
+    phase, src = meta.get("frontier_stages"), str(path)
+    if phase is None or "frontier_wall_s" not in meta:
         return _wall_of(path, "quick.yaml", target, 45, ("frontier.enabled",))
     if not _current(meta, "quick.yaml", ("frontier.enabled",)):
         src += " (its config differs from configs/experiments/quick.yaml: a stale run?)"
